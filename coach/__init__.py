@@ -1,0 +1,14 @@
+"""Webcam exercise coach for people with foot drop.
+
+The pure core (angles, filters, counting, feedback, exercise definitions) has
+no camera, model or UI dependency; `coach.pose`, `coach.video`, `coach.cli`
+and `coach.ui` are the thin adapters around it. See docs/architecture.md.
+"""
+
+__version__ = "0.1.0"
+
+import os as _os
+
+# OpenCV's FFmpeg backend prints its own decoder complaints ("moov atom not found")
+# straight to stderr; coach.video reports unreadable files itself, in one line.
+_os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")

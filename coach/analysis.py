@@ -1,0 +1,300 @@
+"""Recorded-video analysis: the per-frame processor over a file, then an offline pass.
+
+Counting, holds and cues come from the same `FrameProcessor` the live camera
+uses, so the report shows exactly what the patient would have been told. After
+the pass, the angle series is smoothed zero-phase (no lag) and each rep's peak
+and range are re-read from it, which is more accurate than the causal values.
+The JSON produced by `AnalysisReport.to_dict` is a stable, scripted interface.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from coach.annotate import annotate
+from coach.counter import Rep
+from coach.exercise import Exercise, Signal
+from coach.feedback import Cue
+from coach.filters import zero_phase_smooth
+from coach.landmarks import Side
+from coach.pose import PoseEstimator
+from coach.pose_batch import extract_poses
+from coach.processor import FrameProcessor, FrameResult
+from coach.side_select import SideChoice
+from coach.video import VideoWriter, open_video
+
+SCHEMA_VERSION = 1
+T = TypeVar("T")
+DEFAULT_MODEL = "lite"
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    t_s: float
+    ankle_deg: float | None
+    ankle_raw_deg: float | None
+    excursion: float | None
+    side: Side | None
+    visible: bool
+    phase: str
+
+
+@dataclass
+class AnalysisReport:
+    """Everything an analysis found; `to_dict` is the JSON interface."""
+
+    exercise: Exercise
+    source: str
+    model: str
+    duration_s: float
+    frames: int
+    fps_processed: float
+    neutral_deg: float | None
+    reps: list[Rep]
+    series: list[SeriesPoint]
+    cues: list[Cue]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rep_count(self) -> int:
+        return len(self.reps)
+
+    def to_dict(self) -> dict[str, Any]:
+        ex = self.exercise
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "exercise": ex.id,
+            "exercise_name": ex.name,
+            "source": self.source,
+            "model": self.model,
+            "duration_s": round(self.duration_s, 3),
+            "frames": self.frames,
+            "fps_processed": round(self.fps_processed, 1),
+            "signal": ex.signal.value,
+            "unit": "deg" if ex.signal is Signal.ANKLE else "pct_shank",
+            "neutral_deg": None if self.neutral_deg is None else round(self.neutral_deg, 2),
+            "reps": self.rep_count,
+            "reps_detail": [
+                {
+                    "rep": r.index,
+                    "start_s": round(r.start_s, 3),
+                    "end_s": round(r.end_s, 3),
+                    "peak_deg": round(ex.from_excursion(r.peak, 0.0), 2),
+                    "rom_deg": round(r.rom, 2),
+                    "hold_s": round(r.hold_s, 2),
+                    "tempo_s": round(r.duration_s, 2),
+                    "reached_target": r.reached_target,
+                }
+                for r in self.reps
+            ],
+            "dose": {"sets": ex.dose.sets, "reps": ex.dose.reps, "hold_s": ex.dose.hold_s},
+            "series": [
+                {
+                    "t_s": round(p.t_s, 4),
+                    "ankle_deg": _r(p.ankle_deg),
+                    "ankle_raw_deg": _r(p.ankle_raw_deg),
+                    "signal": _r(p.excursion),
+                    "side": p.side.value if p.side is not None else None,
+                    "visible": p.visible,
+                    "phase": p.phase,
+                }
+                for p in self.series
+            ],
+            "cues": [{"t_s": round(c.t_s, 3), "id": c.id, "message": c.message} for c in self.cues],
+            "warnings": list(self.warnings),
+        }
+
+    def write_csv(self, path: Path) -> None:
+        """One row per processed frame, for spreadsheets."""
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(
+                ["t_s", "ankle_deg", "ankle_raw_deg", "signal", "side", "visible", "phase", "rep"]
+            )
+            for p in self.series:
+                rep = next((r.index for r in self.reps if r.start_s <= p.t_s <= r.end_s), 0)
+                w.writerow(
+                    [
+                        f"{p.t_s:.4f}",
+                        _fmt(p.ankle_deg),
+                        _fmt(p.ankle_raw_deg),
+                        _fmt(p.excursion),
+                        p.side.value if p.side else "",
+                        int(p.visible),
+                        p.phase,
+                        rep,
+                    ]
+                )
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None or math.isnan(v) else round(v, 2)
+
+
+def _fmt(v: float | None) -> str:
+    return "" if v is None or math.isnan(v) else f"{v:.2f}"
+
+
+def _refine(reps: list[Rep], t: np.ndarray, excursion: np.ndarray) -> list[Rep]:
+    """Re-read each rep's peak and range from the zero-phase series (no filter lag)."""
+    out = []
+    smooth = zero_phase_smooth(t, excursion)
+    prev_end = t[0] if len(t) else 0.0
+    for r in reps:
+        inside = (t >= r.start_s) & (t <= r.end_s)
+        before = (t >= prev_end) & (t <= r.end_s)
+        if inside.any() and not np.isnan(smooth[inside]).all():
+            peak = float(np.nanmax(smooth[inside]))
+            low = float(np.nanmin(smooth[before])) if before.any() else peak - r.rom
+            r = Rep(r.index, r.start_s, r.end_s, peak, peak - low, r.hold_s, r.reached_target)
+        out.append(r)
+        prev_end = r.end_s
+    return out
+
+
+def _prefetch(items: Iterable[T], depth: int = 8) -> Iterator[T]:
+    """Decode ahead in a thread so file decoding overlaps model inference.
+
+    Bounded (`depth` frames), so memory stays flat; an error in the reader is
+    re-raised in the caller.
+    """
+    q: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # handed over to the consuming thread
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=reader, name="video-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value  # type: ignore[misc]
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+
+
+def analyze_video(
+    path: Path,
+    exercise: Exercise,
+    *,
+    model: str = DEFAULT_MODEL,
+    side: SideChoice = "auto",
+    annotated: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    estimator: PoseEstimator | None = None,
+) -> AnalysisReport:
+    """Analyse one recorded video. Raises `coach.video.VideoReadError` for unreadable input."""
+    started = time.perf_counter()
+    with open_video(path) as src:  # fail fast, with a clear message, on unreadable input
+        fps, size, duration, total = (
+            src.fps,
+            (src.width, src.height),
+            src.duration_s,
+            src.frame_count,
+        )
+    passes = 2 if annotated else 1
+    tick = (lambda done, n: progress(done, n * passes)) if progress is not None else None
+    poses = extract_poses(path, model=model, estimator=estimator, progress=tick)
+    proc = FrameProcessor(exercise, side=side)
+    results = [proc.process_pose(pose, t_s) for t_s, pose in poses]
+    if annotated is not None:
+        _write_annotated(path, annotated, results, exercise, fps, size, progress, total)
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    warnings = list(proc.warnings)
+    t = np.array([r.t_s for r in results], dtype=float)
+    exc = np.array([np.nan if r.excursion is None else r.excursion for r in results], dtype=float)
+    reps = _refine(proc.reps if exercise.mode.value == "reps" else _held(proc), t, exc)
+    seen = sum(r.pose is not None for r in results)
+    measurable = sum(r.ankle_deg is not None for r in results)
+    if seen == 0:
+        warnings.append("No person was found in this video, so nothing could be measured.")
+    elif measurable == 0:
+        issues = {r.view.main_issue for r in results if r.view.main_issue is not None}
+        names = ", ".join(sorted(i.value for i in issues))
+        warnings.append(
+            f"A person was found but the leg could never be measured ({names}): film side-on "
+            "with the whole leg and foot in view."
+        )
+    elif measurable < 0.5 * len(results):
+        warnings.append(
+            f"The leg was measurable in only {100 * measurable / len(results):.0f}% of frames."
+        )
+    raw_ankle = [np.nan if r.ankle_deg is None else r.ankle_deg for r in results]
+    ankle = zero_phase_smooth(t, raw_ankle) if len(results) > 1 else np.array(raw_ankle)
+    series = [
+        SeriesPoint(
+            r.t_s,
+            None if r.ankle_deg is None or math.isnan(a) else float(a),
+            r.ankle_raw_deg,
+            r.excursion,
+            r.side,
+            r.ankle_deg is not None,
+            r.phase.value,
+        )
+        for r, a in zip(results, ankle, strict=True)
+    ]
+    return AnalysisReport(
+        exercise=exercise,
+        source=Path(path).name,
+        model=str(model),
+        duration_s=duration or (results[-1].t_s if results else 0.0),
+        frames=len(results),
+        fps_processed=len(results) / elapsed,
+        neutral_deg=proc.neutral.ankle_deg if proc.neutral is not None else None,
+        reps=reps,
+        series=series,
+        cues=proc.cues,
+        warnings=warnings,
+    )
+
+
+def _write_annotated(
+    path: Path,
+    out: Path,
+    results: list[FrameResult],
+    exercise: Exercise,
+    fps: float,
+    size: tuple[int, int],
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> None:
+    """Second pass over the frames: draw each frame's result and encode."""
+    with open_video(path) as src, VideoWriter(out, fps, size) as writer:
+        for i, ((_, frame), result) in enumerate(zip(_prefetch(src), results, strict=False)):
+            writer.write(annotate(frame, result, exercise))
+            if progress is not None and (i + 1) % 15 == 0:
+                progress(min(total + i + 1, 2 * total), 2 * total)
+
+
+def _held(proc: FrameProcessor) -> list[Rep]:
+    """For hold exercises only holds that lasted long enough count as reps."""
+    need = proc.exercise.dose.hold_s
+    return [r for r in proc.reps if r.hold_s >= need]

@@ -1,0 +1,160 @@
+"""Form feedback: rules that propose cues, and an arbiter that lets one through at a time.
+
+Each rule looks at one frame's facts and proposes zero or more cues with a
+priority (setup problems first: nothing else can be judged until the camera
+sees the leg). The arbiter speaks one cue at a time, keeps a global cooldown so
+the patient is not talked over, and does not repeat the same cue too soon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from coach.counter import Attempt, Phase, Rep
+from coach.exercise import Exercise, Mode
+from coach.view import ViewIssue
+
+
+class Priority(IntEnum):
+    """Lower value = more urgent."""
+
+    SETUP = 0
+    SAFETY = 1
+    FORM = 2
+    RANGE = 3
+    HOLD = 4
+    TEMPO = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    id: str
+    message: str
+    priority: Priority
+    t_s: float = 0.0
+
+
+VIEW_CUES: dict[ViewIssue, str] = {
+    ViewIssue.NO_PERSON: "I can't see you. Step into the camera's view.",
+    ViewIssue.MOVE_BACK: "Move back so your whole leg, from hip to toes, is visible.",
+    ViewIssue.FOOT_OUT_OF_VIEW: (
+        "Your foot is out of view. Make sure the camera sees your whole foot."
+    ),
+    ViewIssue.NOT_SIDE_ON: "Turn side-on to the camera, exercising leg nearest to it.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FrameFacts:
+    """What the rules need to know about one frame (already smoothed)."""
+
+    t_s: float
+    view_issue: ViewIssue | None
+    view_issue_for_s: float
+    phase: Phase
+    knee_change_deg: float | None
+    heel_rise_pct: float | None
+    excursion: float | None
+    hold_s: float
+    rep: Rep | None
+    attempt: Attempt | None
+
+
+def _fmt(value: float, unit: str) -> str:
+    return f"{value:.0f}{unit}" if unit == "°" else f"{value:.0f}{' ' + unit}"
+
+
+def propose(ex: Exercise, f: FrameFacts, *, view_grace_s: float = 1.0) -> list[Cue]:
+    """All cues this frame's facts justify, unordered."""
+    cues: list[Cue] = []
+    if f.view_issue is not None:
+        if f.view_issue_for_s >= view_grace_s:
+            cues.append(Cue(f.view_issue.value, VIEW_CUES[f.view_issue], Priority.SETUP, f.t_s))
+        return cues  # nothing else can be judged from a bad view
+    moving = f.phase in (Phase.RISING, Phase.ACTIVE, Phase.RETURNING)
+    rules = ex.form
+    knee_limit, knee = rules.knee_still_deg, f.knee_change_deg
+    if moving and knee_limit is not None and knee is not None and abs(knee) > knee_limit:
+        message = (
+            "Keep your knees straight."
+            if ex.position == "standing"
+            else "Keep your knee still: move only your ankle."
+        )
+        cues.append(Cue("knee_moving", message, Priority.FORM, f.t_s))
+    heel_limit, heel = rules.heel_down_pct, f.heel_rise_pct
+    if moving and heel_limit is not None and heel is not None and heel > heel_limit:
+        cues.append(Cue("heel_lifting", "Keep your heel on the floor.", Priority.FORM, f.t_s))
+    unit = ex.unit
+    target = ex.counter.target
+    if f.attempt is not None:
+        short = ex.counter.enter - f.attempt.peak
+        cues.append(
+            Cue(
+                "not_far_enough",
+                f"Almost! Go about {_fmt(max(short, 1), unit)} further for it to count.",
+                Priority.RANGE,
+                f.t_s,
+            )
+        )
+    if f.rep is not None:
+        rep = f.rep
+        if not rep.reached_target:
+            short = target - rep.peak
+            cues.append(
+                Cue(
+                    "not_far_enough",
+                    f"Good. Try to go about {_fmt(max(short, 1), unit)} further next time.",
+                    Priority.RANGE,
+                    f.t_s,
+                )
+            )
+        need = ex.dose.hold_s
+        if ex.mode is Mode.REPS and need > 0 and rep.hold_s < need - 0.5:
+            cues.append(
+                Cue(
+                    "hold_longer",
+                    f"Hold at the top for {need:.0f} seconds (that was {rep.hold_s:.0f}).",
+                    Priority.HOLD,
+                    f.t_s,
+                )
+            )
+        if rules.min_rep_s is not None and rep.duration_s < rules.min_rep_s:
+            cues.append(
+                Cue("too_fast", "Slow down: move smoothly, up and down.", Priority.TEMPO, f.t_s)
+            )
+    x = f.excursion
+    holding = ex.mode is Mode.HOLD and f.phase is Phase.ACTIVE
+    if holding and x is not None and x < ex.counter.hold_floor and f.hold_s == 0.0:
+        cues.append(
+            Cue("stretch_further", "Stretch a little further, gently.", Priority.RANGE, f.t_s)
+        )
+    return cues
+
+
+@dataclass
+class CueArbiter:
+    """One cue at a time: a global cooldown and a longer per-cue repeat interval."""
+
+    cooldown_s: float = 4.0
+    repeat_s: float = 12.0
+    _last_t: float | None = None
+    _last_by_id: dict[str, float] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        self._last_t = None
+        self._last_by_id.clear()
+
+    def choose(self, t: float, candidates: list[Cue]) -> Cue | None:
+        if not candidates:
+            return None
+        if self._last_t is not None and t - self._last_t < self.cooldown_s:
+            return None
+        for cue in sorted(candidates, key=lambda c: c.priority):
+            last = self._last_by_id.get(cue.id)
+            if last is not None and t - last < self.repeat_s:
+                continue
+            self._last_t = t
+            self._last_by_id[cue.id] = t
+            return cue
+        return None

@@ -1,0 +1,262 @@
+"""Find (or fetch) the MediaPipe pose model bundle to use.
+
+Lookup order, so the app works offline once a model is on disk:
+
+1. an explicit path to an existing file;
+2. the project's own ``models/`` folder (``pose_landmarker_{name}.task``);
+3. the folder named by the ``COACH_MODELS_DIR`` environment variable;
+4. a download of the official bundle into ``models/``.
+
+Downloads are written to a temporary file in the destination folder and moved into place
+with ``os.replace``, so an interrupted download never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from http.client import HTTPException
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = [
+    "DEFAULT_MODELS_DIR",
+    "ENV_MODELS_DIR",
+    "MODEL_NAMES",
+    "MODEL_URL_TEMPLATE",
+    "ModelUnavailableError",
+    "download_model",
+    "find_model",
+    "model_filename",
+    "resolve_model",
+]
+
+log = logging.getLogger(__name__)
+
+MODEL_NAMES: tuple[str, ...] = ("lite", "full", "heavy")
+"""Valid model names, fastest and least accurate first."""
+
+ENV_MODELS_DIR = "COACH_MODELS_DIR"
+"""Environment variable naming an extra folder with model bundles (tests and CI use it)."""
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS_DIR = REPO_ROOT / "models"
+
+MODEL_URL_TEMPLATE = (
+    "https://storage.googleapis.com/mediapipe-models/pose_landmarker/"
+    "pose_landmarker_{name}/float16/latest/pose_landmarker_{name}.task"
+)
+"""Where the official bundles live; ``{name}`` is one of `MODEL_NAMES`."""
+
+DEFAULT_TIMEOUT_S = 30.0
+_CHUNK_BYTES = 64 * 1024
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(bytes_done, bytes_total)``; ``bytes_total`` is 0 when unknown."""
+
+
+class ModelUnavailableError(RuntimeError):
+    """No model file could be found or downloaded; the message says how to fix it."""
+
+
+def model_filename(name: str) -> str:
+    """File name of a bundle, e.g. ``pose_landmarker_full.task``."""
+    _check_name(name)
+    return f"pose_landmarker_{name}.task"
+
+
+def _check_name(name: str) -> None:
+    if name not in MODEL_NAMES:
+        raise ValueError(
+            f"unknown pose model {name!r}: use one of {', '.join(MODEL_NAMES)} "
+            "or a path to an existing .task file"
+        )
+
+
+def _env_models_dir() -> Path | None:
+    """The folder from ``COACH_MODELS_DIR``.
+
+    A relative value is tried against the working directory first and then against the
+    repository root, so ``../shared/models`` works from either place.
+    """
+    value = os.environ.get(ENV_MODELS_DIR, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute() and not path.is_dir() and (REPO_ROOT / path).is_dir():
+        return REPO_ROOT / path
+    return path
+
+
+def _looks_like_path(value: str | Path) -> bool:
+    if isinstance(value, Path):
+        return True
+    return value.endswith(".task") or os.sep in value or (os.altsep or os.sep) in value
+
+
+def find_model(name: str, *, models_dir: Path | None = None) -> Path | None:
+    """Return an already-present bundle for `name`, or None; never downloads."""
+    filename = model_filename(name)
+    for folder in (models_dir or DEFAULT_MODELS_DIR, _env_models_dir()):
+        if folder is not None and (folder / filename).is_file():
+            return folder / filename
+    return None
+
+
+def resolve_model(
+    name_or_path: str | Path,
+    *,
+    models_dir: Path | None = None,
+    download: bool = True,
+    progress: ProgressCallback | None = None,
+    url_template: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Path:
+    """Path to a usable model bundle for a name ("lite" | "full" | "heavy") or a file path.
+
+    `models_dir` replaces the project's ``models/`` folder (for lookup and as the download
+    target). Raises ValueError for an unknown name and `ModelUnavailableError` when the
+    model is neither on disk nor downloadable.
+    """
+    candidate = Path(name_or_path).expanduser()
+    if candidate.is_file():
+        return candidate
+    if _looks_like_path(name_or_path):
+        raise ModelUnavailableError(
+            f"pose model file not found: {candidate}. "
+            f"Pass an existing .task file or one of {', '.join(MODEL_NAMES)}."
+        )
+    name = str(name_or_path)
+    _check_name(name)
+    found = find_model(name, models_dir=models_dir)
+    if found is not None:
+        return found
+    target_dir = models_dir or DEFAULT_MODELS_DIR
+    if not download:
+        raise ModelUnavailableError(
+            f"pose model {name!r} not found and downloading is switched off. "
+            + _fix_hint(name, target_dir)
+        )
+    return download_model(
+        name,
+        target_dir,
+        progress=progress,
+        url_template=url_template or MODEL_URL_TEMPLATE,
+        timeout_s=timeout_s,
+    )
+
+
+def _fix_hint(name: str, target_dir: Path) -> str:
+    return (
+        f"To fix it, copy {model_filename(name)} into {target_dir} "
+        f"or set {ENV_MODELS_DIR} to a folder that contains it."
+    )
+
+
+def download_model(
+    name: str,
+    dest_dir: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    url_template: str = MODEL_URL_TEMPLATE,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Path:
+    """Download the official bundle for `name` into `dest_dir`, atomically.
+
+    The file is streamed into a temporary file next to its destination, checked to be a
+    zip archive (a .task bundle is one) and then renamed into place. Any failure removes
+    the temporary file and raises `ModelUnavailableError`.
+    """
+    filename = model_filename(name)
+    url = url_template.format(name=name)
+    dest = dest_dir / filename
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        # A unique name in the destination folder, so os.replace is an atomic rename; open
+        # with "xb" (not mkstemp) so the final file gets normal, umask-based permissions.
+        tmp = dest_dir / f".{filename}.tmp-{secrets.token_hex(4)}"
+        out = tmp.open("xb")
+    except OSError as exc:
+        raise ModelUnavailableError(
+            f"could not save the pose model {name!r} to {dest_dir}: {exc}. "
+            + _fix_hint(name, dest_dir)
+        ) from exc
+    log.info("downloading pose model %s from %s", name, url)
+    try:
+        with out:
+            _stream(url, out, progress=progress, timeout_s=timeout_s)
+            out.flush()
+            os.fsync(out.fileno())
+        if not zipfile.is_zipfile(tmp):
+            raise ModelUnavailableError(
+                f"the download of pose model {name!r} from {url} is not a valid .task bundle "
+                "(not a zip archive); a proxy or captive portal may have answered instead. "
+                + _fix_hint(name, dest_dir)
+            )
+        os.replace(tmp, dest)
+    except ModelUnavailableError:
+        _remove(tmp)
+        raise
+    except urllib.error.HTTPError as exc:
+        _remove(tmp)
+        raise ModelUnavailableError(
+            f"could not download the pose model {name!r} from {url}: the server answered "
+            f"HTTP {exc.code} {exc.reason}. " + _fix_hint(name, dest_dir)
+        ) from exc
+    except (urllib.error.URLError, HTTPException, TimeoutError, ConnectionError) as exc:
+        _remove(tmp)
+        reason = getattr(exc, "reason", None) or exc
+        raise ModelUnavailableError(
+            f"could not download the pose model {name!r} from {url} ({reason}). "
+            "This machine may be offline or unable to reach the model server. "
+            + _fix_hint(name, dest_dir)
+            + " (On a machine with internet access, the file can be fetched from that URL.)"
+        ) from exc
+    except BaseException as exc:
+        _remove(tmp)
+        if isinstance(exc, OSError):
+            raise ModelUnavailableError(
+                f"could not save the pose model {name!r} to {dest_dir}: {exc}. "
+                + _fix_hint(name, dest_dir)
+            ) from exc
+        raise
+    log.info("saved pose model %s to %s", name, dest)
+    return dest
+
+
+def _stream(
+    url: str,
+    out: BinaryIO,
+    *,
+    progress: ProgressCallback | None,
+    timeout_s: float,
+) -> None:
+    """Copy the body at `url` to `out`, reporting progress; raise on a short read."""
+    request = urllib.request.Request(url, headers={"User-Agent": "coach-model-fetch"})
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else 0
+        done = 0
+        if progress is not None:
+            progress(done, total)
+        while True:
+            chunk = response.read(_CHUNK_BYTES)
+            if not chunk:
+                break
+            out.write(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+    if total and done != total:
+        raise ConnectionError(f"connection closed after {done} of {total} bytes")
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

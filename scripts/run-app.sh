@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Install (first run only) and start the coach at http://localhost:8501
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh requirements.txt
+exec .venv/bin/streamlit run app.py --browser.gatherUsageStats=false "$@"

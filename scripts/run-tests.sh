@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install everything the tests need, from scratch if necessary, then run them all:
+# lint, types, unit, integration (real model on real clips) and the browser test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "please install: ${need[*]} (e.g. sudo apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+fi
+
+source scripts/setup.sh requirements-dev.txt
+.venv/bin/python -m pip check
+.venv/bin/ruff format --check .
+.venv/bin/ruff check .
+.venv/bin/mypy coach app.py
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,84 @@
+"""Shared test fixtures: paths to the shared models and clips, synthetic poses."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from coach.landmarks import Keypoint, Landmark, Pose
+
+REPO = Path(__file__).resolve().parents[1]
+CLIPS = Path(os.environ.get("COACH_CLIPS_DIR", REPO.parent / "shared" / "clips"))
+os.environ.setdefault("COACH_MODELS_DIR", str(REPO.parent / "shared" / "models"))
+
+
+@pytest.fixture(scope="session")
+def clips_dir() -> Path:
+    assert CLIPS.is_dir(), f"shared clips not found at {CLIPS} (set COACH_CLIPS_DIR)"
+    return CLIPS
+
+
+def side_view_pose(
+    ankle_deg: float = 0.0,
+    *,
+    knee_deg: float = 90.0,
+    heel_lift_px: float = 0.0,
+    width: int = 640,
+    height: int = 480,
+    frontal: float = 0.05,
+    foot_visibility: float = 0.95,
+    shift_x: float = 0.0,
+) -> Pose:
+    """A seated person seen side-on, facing right, with a chosen ankle dorsiflexion angle.
+
+    The left leg is the near one (lower z). `frontal` is the shoulder separation as
+    a fraction of torso length (large = not side-on).
+    """
+    torso = 160.0
+    hip = (250.0 + shift_x, 300.0)
+    shoulder_mid = (hip[0], hip[1] - torso)
+    thigh = 140.0
+    knee = (hip[0] + thigh, hip[1])
+    shank = 110.0
+    # Shank direction: straight down for knee_deg = 90 (seated), along the thigh for 0.
+    a = math.radians(knee_deg)
+    down = (math.cos(a), math.sin(a))
+    ankle = (knee[0] + shank * down[0], knee[1] + shank * down[1])
+    # Foot perpendicular to the shank at 0 deg; dorsiflexion turns the toes towards the shin.
+    shank_dir = math.atan2(knee[1] - ankle[1], knee[0] - ankle[0])
+    foot_dir = shank_dir + math.radians(90 - ankle_deg)
+    fu = (math.cos(foot_dir), math.sin(foot_dir))
+    heel = (
+        ankle[0] + 14 * down[0] - 12 * fu[0],
+        ankle[1] + 14 * down[1] - 12 * fu[1] - heel_lift_px,
+    )
+    toe = (heel[0] + 60 * fu[0], heel[1] + 60 * fu[1])
+    pts: dict[Landmark, tuple[float, float, float, float]] = {}
+    half = frontal * torso / 2
+    for lm in Landmark:
+        pts[lm] = (shoulder_mid[0], shoulder_mid[1] - 40, 0.0, 0.9)
+    near = {"hip": hip, "knee": knee, "ankle": ankle, "heel": heel, "toe": toe}
+    names = {
+        "hip": (Landmark.LEFT_HIP, Landmark.RIGHT_HIP),
+        "knee": (Landmark.LEFT_KNEE, Landmark.RIGHT_KNEE),
+        "ankle": (Landmark.LEFT_ANKLE, Landmark.RIGHT_ANKLE),
+        "heel": (Landmark.LEFT_HEEL, Landmark.RIGHT_HEEL),
+        "toe": (Landmark.LEFT_FOOT_INDEX, Landmark.RIGHT_FOOT_INDEX),
+    }
+    for name, (left, right) in names.items():
+        x, y = near[name]
+        vis = foot_visibility if name in ("ankle", "heel", "toe") else 0.95
+        pts[left] = (x, y, -30.0, vis)
+        pts[right] = (x + 3, y - 2, 30.0, 0.3)
+    pts[Landmark.LEFT_SHOULDER] = (shoulder_mid[0] - half, shoulder_mid[1], -20.0, 0.95)
+    pts[Landmark.RIGHT_SHOULDER] = (shoulder_mid[0] + half, shoulder_mid[1], 20.0, 0.5)
+    pts[Landmark.LEFT_HIP] = (hip[0] - half / 2, hip[1], -20.0, 0.95)
+    pts[Landmark.RIGHT_HIP] = (hip[0] + half / 2, hip[1], 20.0, 0.5)
+    return Pose(
+        tuple(Keypoint(x, y, z, v, 0.99) for x, y, z, v in (pts[lm] for lm in Landmark)),
+        width,
+        height,
+    )
