@@ -4,4 +4,5 @@ import sys
 
 from coach.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # guarded: pose workers are spawned processes
+    sys.exit(main())

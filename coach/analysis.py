@@ -231,7 +231,7 @@ def analyze_video(
     warnings = list(proc.warnings)
     t = np.array([r.t_s for r in results], dtype=float)
     exc = np.array([np.nan if r.excursion is None else r.excursion for r in results], dtype=float)
-    reps = _refine(proc.reps if exercise.mode.value == "reps" else _held(proc), t, exc)
+    reps = _refine(proc.reps, t, exc)
     seen = sum(r.pose is not None for r in results)
     measurable = sum(r.ankle_deg is not None for r in results)
     if seen == 0:
@@ -292,9 +292,3 @@ def _write_annotated(
             writer.write(annotate(frame, result, exercise))
             if progress is not None and (i + 1) % 15 == 0:
                 progress(min(total + i + 1, 2 * total), 2 * total)
-
-
-def _held(proc: FrameProcessor) -> list[Rep]:
-    """For hold exercises only holds that lasted long enough count as reps."""
-    need = proc.exercise.dose.hold_s
-    return [r for r in proc.reps if r.hold_s >= need]

@@ -9,6 +9,7 @@ live frames are dropped and the frame rate is never exactly constant.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,22 +125,29 @@ def fill_short_gaps(
 
 
 def reject_outliers(
-    values: npt.ArrayLike, window: int = 7, n_sigmas: float = 4.0
+    values: npt.ArrayLike, window: int = 7, n_sigmas: float = 4.0, floor: float = 3.0
 ) -> npt.NDArray[np.float64]:
-    """Hampel filter: NaN out samples far from their centred running median."""
-    v = np.asarray(values, dtype=float).copy()
+    """Hampel filter: NaN out samples far from their centred running median.
+
+    "Far" is more than max(`n_sigmas` MADs, `floor`) from the median of at least 3
+    valid samples. Works on a series (n,) or on every column of an (n, m) array at
+    once (vectorised: gait cleans 66 coordinate columns per frame).
+    """
+    x = np.asarray(values, dtype=float)
+    cols = x.reshape(len(x), -1)
     half = window // 2
-    out = v.copy()
-    for i in range(len(v)):
-        seg = v[max(0, i - half) : i + half + 1]
-        seg = seg[~np.isnan(seg)]
-        if len(seg) < 3 or np.isnan(v[i]):
-            continue
-        med = float(np.median(seg))
-        mad = 1.4826 * float(np.median(np.abs(seg - med)))
-        if abs(v[i] - med) > max(n_sigmas * mad, 3.0):
-            out[i] = np.nan
-    return out
+    padded = np.pad(cols, ((half, half), (0, 0)), constant_values=np.nan)
+    win = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)  # (n, m, window)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
+        med = np.nanmedian(win, axis=-1)
+        mad = 1.4826 * np.nanmedian(np.abs(win - med[..., None]), axis=-1)
+    enough = np.sum(~np.isnan(win), axis=-1) >= 3
+    with np.errstate(invalid="ignore"):
+        bad = enough & (np.abs(cols - med) > np.maximum(n_sigmas * mad, floor))
+    out = cols.copy()
+    out[bad] = np.nan
+    return out.reshape(x.shape)
 
 
 def zero_phase_smooth(
@@ -149,22 +157,26 @@ def zero_phase_smooth(
 
     A symmetric kernel applied over the whole series shifts no peak in time
     (zero phase), unlike any causal filter. Segments separated by long gaps are
-    smoothed separately and the gaps stay NaN.
+    smoothed separately and the gaps stay NaN. `values` is a series (n,) or an
+    (n, m) array smoothed column by column.
     """
     ts = np.asarray(t, dtype=float)
-    v = fill_short_gaps(ts, reject_outliers(values), max_gap_s)
-    out = np.full_like(v, np.nan)
-    if len(v) < 2:
-        return v
-    dt = float(np.median(np.diff(ts))) if len(ts) > 1 else 1.0 / 30
+    x = np.asarray(values, dtype=float)
+    cols = reject_outliers(x.reshape(len(x), -1))
+    if len(ts) < 2:
+        return cols.reshape(x.shape)
+    dt = float(np.median(np.diff(ts)))
     half = max(1, round(3 * sigma_s / max(dt, 1e-6)))
     kernel = np.exp(-0.5 * (np.arange(-half, half + 1) * dt / sigma_s) ** 2)
-    good = ~np.isnan(v)
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], good.astype(int), [0]))))
-    for start, stop in zip(edges[::2], edges[1::2], strict=True):
-        seg = v[start:stop]
-        padded = (
-            np.pad(seg, half, mode="reflect") if len(seg) > half else np.pad(seg, half, mode="edge")
-        )
-        out[start:stop] = np.convolve(padded, kernel / kernel.sum(), mode="same")[half:-half]
-    return out
+    kernel /= kernel.sum()
+    out = np.full_like(cols, np.nan)
+    for c in range(cols.shape[1]):
+        v = fill_short_gaps(ts, cols[:, c], max_gap_s)
+        good = ~np.isnan(v)
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], good.astype(int), [0]))))
+        for start, stop in zip(edges[::2], edges[1::2], strict=True):
+            seg = v[start:stop]
+            mode = "reflect" if len(seg) > half else "edge"
+            padded = np.pad(seg, half, mode=mode)  # type: ignore[call-overload]
+            out[start:stop, c] = np.convolve(padded, kernel, mode="same")[half:-half]
+    return out.reshape(x.shape)

@@ -138,6 +138,7 @@ class MediaPipePose:
         min_presence_confidence: float = 0.5,
         models_dir: Path | None = None,
         live_timeout_s: float = 2.0,
+        num_poses: int = 1,
     ) -> None:
         if mode not in _RUNNING_MODES:
             raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(_RUNNING_MODES)}")
@@ -160,7 +161,7 @@ class MediaPipePose:
         options = vision.PoseLandmarkerOptions(
             base_options=self._mp.tasks.BaseOptions(model_asset_path=str(self.model_path)),
             running_mode=vision.RunningMode[_RUNNING_MODES[mode]],
-            num_poses=1,
+            num_poses=num_poses,
             min_pose_detection_confidence=min_detection_confidence,
             min_pose_presence_confidence=min_presence_confidence,
             min_tracking_confidence=min_tracking_confidence,
@@ -196,16 +197,37 @@ class MediaPipePose:
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
         if self.mode == "live":
             return self._submit_live(landmarker, image, t_s)
+        poses = self._detect_now(landmarker, image, t_s, width, height)
+        return poses[0] if poses else None
+
+    def detect_all(self, frame_bgr: np.ndarray, t_s: float) -> list[Pose]:
+        """Every person found (up to `num_poses`), most confident first; video/image modes.
+
+        For scenes with bystanders (gait clips): the caller picks the person to follow.
+        """
+        landmarker = self._landmarker
+        if landmarker is None:
+            raise RuntimeError("MediaPipePose is closed")
+        if self.mode == "live":
+            raise ValueError("detect_all is for video and image modes")
+        rgb = _to_rgb(frame_bgr)
+        height, width = rgb.shape[:2]
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
+        return self._detect_now(landmarker, image, t_s, width, height)
+
+    def _detect_now(
+        self, landmarker: mp_pose.PoseLandmarker, image: mp.Image, t_s: float, w: int, h: int
+    ) -> list[Pose]:
         if self._quiet_first_detection:
             # The first frame with a person logs a harmless projection warning.
             with filtered_stderr(_is_mediapipe_noise):
                 result = self._run(landmarker, image, t_s)
         else:
             result = self._run(landmarker, image, t_s)
-        pose = _to_pose(result, width, height)
-        if pose is not None:
+        poses = _to_poses(result, w, h)
+        if poses:
             self._quiet_first_detection = False
-        return pose
+        return poses
 
     def _run(
         self, landmarker: mp_pose.PoseLandmarker, image: mp.Image, t_s: float
@@ -306,15 +328,21 @@ def _value(v: Any) -> float:
 
 
 def _to_pose(result: mp_pose.PoseLandmarkerResult, width: int, height: int) -> Pose | None:
-    """The first (only) person in a result as a pixel-coordinate `Pose`, or None."""
-    if not result.pose_landmarks:
-        return None
-    landmarks = result.pose_landmarks[0]
-    if len(landmarks) != len(Landmark) or any(lm.x is None or lm.y is None for lm in landmarks):
-        log.warning("ignoring an incomplete pose result (%d landmarks)", len(landmarks))
-        return None
-    points = [
-        (float(lm.x), float(lm.y), _value(lm.z), _value(lm.visibility), _value(lm.presence))
-        for lm in landmarks
-    ]
-    return Pose.from_normalized(points, width, height)
+    """The first person in a result as a pixel-coordinate `Pose`, or None."""
+    poses = _to_poses(result, width, height)
+    return poses[0] if poses else None
+
+
+def _to_poses(result: mp_pose.PoseLandmarkerResult, width: int, height: int) -> list[Pose]:
+    """Every complete person in a result, as pixel-coordinate `Pose`s."""
+    out = []
+    for landmarks in result.pose_landmarks or []:
+        if len(landmarks) != len(Landmark) or any(lm.x is None or lm.y is None for lm in landmarks):
+            log.warning("ignoring an incomplete pose result (%d landmarks)", len(landmarks))
+            continue
+        points = [
+            (float(lm.x), float(lm.y), _value(lm.z), _value(lm.visibility), _value(lm.presence))
+            for lm in landmarks
+        ]
+        out.append(Pose.from_normalized(points, width, height))
+    return out

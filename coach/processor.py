@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 # Automatic neutral: the stillest second within this long of first seeing the leg.
 AUTO_NEUTRAL_SEARCH_S = 2.0
 CUE_DISPLAY_S = 4.0
+# A usable view must last this long before anything is measured (see `_settle`).
+SETTLE_S = 1.0
+UNSETTLE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,7 @@ class FrameProcessor:
     neutral: Neutral | None = None
     auto_neutral: bool = True
     neutral_search_s: float = AUTO_NEUTRAL_SEARCH_S
+    settle_s: float = SETTLE_S
     warnings: list[str] = field(default_factory=list)
     _selector: SideSelector = field(init=False)
     _capture: NeutralCapture = field(init=False)
@@ -77,6 +81,9 @@ class FrameProcessor:
     _signal_filter: LiveSmoother = field(init=False)
     _knee_filter: LiveSmoother = field(init=False)
     _first_valid_t: float | None = field(default=None, init=False)
+    _ok_since: float | None = field(default=None, init=False)
+    _bad_since: float | None = field(default=None, init=False)
+    _settled: bool = field(default=False, init=False)
     _issue: ViewIssue | None = field(default=None, init=False)
     _issue_since: float = field(default=0.0, init=False)
     _active_cue: Cue | None = field(default=None, init=False)
@@ -95,7 +102,15 @@ class FrameProcessor:
 
     @property
     def reps(self) -> list[Rep]:
-        return list(self._counter.reps)
+        """The reps that count (in hold exercises: holds that lasted long enough)."""
+        return [r for r in self._counter.reps if self._counts(r)]
+
+    @property
+    def rep_count(self) -> int:
+        return len(self.reps)
+
+    def _counts(self, rep: Rep) -> bool:
+        return self.exercise.mode is Mode.REPS or rep.hold_s >= self.exercise.dose.hold_s
 
     @property
     def cues(self) -> list[Cue]:
@@ -131,7 +146,10 @@ class FrameProcessor:
         self._track_issue(view, t_s)
         if angles is not None and self._first_valid_t is None:
             self._first_valid_t = t_s
-        self._maybe_calibrate(angles, t_s)
+        settled = self._settle(view.ok, t_s)
+        self._maybe_calibrate(angles, t_s)  # calibration may use the settling second
+        if not settled:
+            angles = None
 
         ex = self.exercise
         raw = angles.ankle_deg if angles is not None else None
@@ -158,9 +176,7 @@ class FrameProcessor:
                 heel_rise = None if heel is None else heel - heel_base
 
         update = self._counter.update(t_s, excursion)
-        new_rep = update.rep
-        if ex.mode is Mode.HOLD:
-            new_rep = self._hold_rep(update.rep)
+        new_rep = update.rep if update.rep is not None and self._counts(update.rep) else None
         facts = FrameFacts(
             t_s=t_s,
             view_issue=self._issue,
@@ -197,20 +213,30 @@ class FrameProcessor:
             active_cue=self._active_cue,
         )
 
-    @property
-    def rep_count(self) -> int:
-        """Reps for rep exercises; completed holds (held long enough) for hold exercises."""
-        if self.exercise.mode is Mode.HOLD:
-            return sum(1 for r in self._counter.reps if r.hold_s >= self.exercise.dose.hold_s)
-        return self._counter.count
-
     # -- internals ----------------------------------------------------------------------------
 
-    def _hold_rep(self, rep: Rep | None) -> Rep | None:
-        """In hold exercises a rep only counts when the hold was long enough."""
-        if rep is not None and rep.hold_s >= self.exercise.dose.hold_s:
-            return rep
-        return None
+    def _settle(self, ok: bool, t_s: float) -> bool:
+        """Measure only once a usable view has lasted `settle_s` without a break.
+
+        A patient walking into place or turning round passes through poses that
+        look briefly side-on; nothing is measured from those. Once settled, a
+        lapse (the foot hidden for a moment at the bottom of a rep) pauses
+        measuring only for the bad frames themselves; a lapse of `UNSETTLE_S`
+        or more (the patient left or turned) means settling again.
+        """
+        if ok:
+            self._bad_since = None
+            if not self._settled:
+                if self._ok_since is None:
+                    self._ok_since = t_s
+                self._settled = t_s - self._ok_since >= self.settle_s
+            return self._settled
+        self._ok_since = None
+        if self._bad_since is None:
+            self._bad_since = t_s
+        if t_s - self._bad_since >= UNSETTLE_S:
+            self._settled = False
+        return False
 
     def _track_issue(self, view: ViewCheck, t_s: float) -> None:
         issue = view.main_issue

@@ -144,3 +144,16 @@ def test_exercises_command_lists_the_seed() -> None:
     assert proc.returncode == 0
     for ex_id in ("ankle_dorsiflexion", "heel_raise_standing", "towel_stretch", "marble_pickup"):
         assert ex_id in proc.stdout
+
+
+def test_rear_view_reports_no_valid_angle(tmp_path: Path) -> None:
+    """A walk filmed from behind: no side-view measure may be reported as valid."""
+    video = CLIPS / "real" / "walk_rear_view.mp4"
+    out = tmp_path / "r.json"
+    proc = run_cli("analyze", str(video), "--exercise", "heel_raise_standing", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert all(s["ankle_deg"] is None for s in report["series"])
+    assert report["reps"] == 0
+    assert any("could never be measured" in w for w in report["warnings"])
+    assert {c["id"] for c in report["cues"]} & {"turn_side_on", "foot_out_of_view"}

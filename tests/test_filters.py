@@ -74,3 +74,17 @@ def test_zero_phase_keeps_long_gaps_and_drops_outliers() -> None:
     out = zero_phase_smooth(t, v)
     assert np.isnan(out[60])
     assert out[10] == pytest.approx(5.0, abs=0.5)
+
+
+def test_zero_phase_smooths_columns_like_single_series() -> None:
+    """Gait smooths every coordinate column at once; each must match the 1-D result."""
+    rng = np.random.default_rng(0)
+    t = np.arange(300) / 30
+    x = np.cumsum(rng.normal(0, 3, (300, 3)), axis=0)
+    x[rng.random((300, 3)) < 0.05] = np.nan
+    x[50:62, 1] = np.nan
+    x[100, 2] += 80
+    both = zero_phase_smooth(t, x, 0.035, 0.15)
+    for c in range(3):
+        np.testing.assert_allclose(both[:, c], zero_phase_smooth(t, x[:, c], 0.035, 0.15))
+    assert np.isnan(both[56, 1]) and not np.isnan(both[100, 2])

@@ -147,3 +147,16 @@ def test_arbiter_one_cue_at_a_time_with_cooldown() -> None:
     assert arb.choose(4.5, [setup, form]) == form  # same cue not repeated within 10 s
     assert arb.choose(9.0, [form]) is None
     assert arb.choose(15.0, [form]) == form
+
+
+def test_brief_side_on_glimpse_is_not_measured_but_a_lapse_does_not_unsettle() -> None:
+    front = side_view_pose(0.0, frontal=0.7)
+    proc = FrameProcessor(EXS["range_of_motion"])
+    seq = [(i / 30, side_view_pose(0.0) if i % 40 < 20 else front) for i in range(200)]
+    assert all(r.ankle_deg is None for r in run(proc, seq))  # never side-on for 1 s running
+    proc = FrameProcessor(EXS["range_of_motion"])
+    results = run(proc, [(i / 30, side_view_pose(0.0)) for i in range(60)])
+    assert results[-1].ankle_deg is not None
+    hidden = side_view_pose(0.0, foot_visibility=0.1)
+    run(proc, [(2 + i / 30, hidden) for i in range(10)])
+    assert proc.process_pose(side_view_pose(0.0), 2.5).ankle_deg is not None
