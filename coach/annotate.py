@@ -7,6 +7,8 @@ does no extra copy.
 
 from __future__ import annotations
 
+import textwrap
+
 import cv2
 import numpy as np
 
@@ -22,12 +24,20 @@ DARK = (30, 30, 30)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def _text(
+def draw_label(
     img: np.ndarray, text: str, org: tuple[int, int], scale: float, color: tuple[int, int, int]
 ) -> None:
-    """Text with a dark outline, readable on any background."""
-    cv2.putText(img, text, org, FONT, scale, DARK, max(3, int(4 * scale)), cv2.LINE_AA)
-    cv2.putText(img, text, org, FONT, scale, color, max(1, int(2 * scale)), cv2.LINE_AA)
+    """Text on a dark box, readable on any background.
+
+    (An outline drawn with a thicker stroke does not work: OpenCV 5's font grows
+    wider with thickness, so the outline and the text would not line up.)
+    """
+    thick = max(1, int(2 * scale))
+    (w, h), base = cv2.getTextSize(text, FONT, scale, thick)
+    x, y = org
+    pad = max(2, int(4 * scale))
+    cv2.rectangle(img, (x - pad, y - h - pad), (x + w + pad, y + base + pad // 2), DARK, -1)
+    cv2.putText(img, text, org, FONT, scale, color, thick, cv2.LINE_AA)
 
 
 def _draw_leg(img: np.ndarray, result: FrameResult, color: tuple[int, int, int]) -> None:
@@ -73,30 +83,34 @@ def annotate(frame_bgr: np.ndarray, result: FrameResult, exercise: Exercise) -> 
     img = frame_bgr
     ok = result.view.ok
     _draw_leg(img, result, GREEN if ok else AMBER)
-    scale = max(0.5, img.shape[0] / 720)
+    scale = max(0.75, img.shape[0] / 720)  # readable on a 480p webcam, from across the room
     line = int(34 * scale)
     y = line
     reps_text = f"Reps {result.reps}"
     if exercise.mode is Mode.HOLD:
         reps_text = f"Holds {result.reps}"
-    _text(img, reps_text, (12, y), 1.1 * scale, WHITE)
+    draw_label(img, reps_text, (12, y), 1.1 * scale, WHITE)
     y += line
     if result.ankle_deg is not None and exercise.signal is Signal.ANKLE:
-        _text(img, f"Ankle {result.ankle_deg:+.0f} deg", (12, y), 0.8 * scale, WHITE)
+        draw_label(img, f"Ankle {result.ankle_deg:+.0f} deg", (12, y), 0.8 * scale, WHITE)
         y += line
     elif result.excursion is not None:
-        _text(img, f"Lift {result.excursion:.0f}% shank", (12, y), 0.8 * scale, WHITE)
+        draw_label(img, f"Lift {result.excursion:.0f}% shank", (12, y), 0.8 * scale, WHITE)
         y += line
     need = exercise.dose.hold_s
     if need > 0 and result.hold_s > 0:
         left = max(0.0, need - result.hold_s)
         color = GREEN if left == 0 else AMBER
-        _text(img, f"Hold {left:.0f}s" if left > 0 else "Hold done", (12, y), 0.8 * scale, color)
+        label = f"Hold {left:.0f}s" if left > 0 else "Hold done"
+        draw_label(img, label, (12, y), 0.8 * scale, color)
         y += line
     if not result.calibrated and ok:
-        _text(img, "Calibrating: keep still", (12, y), 0.7 * scale, AMBER)
+        draw_label(img, "Calibrating: keep still", (12, y), 0.7 * scale, AMBER)
     _draw_gauge(img, result, exercise)
     cue = result.active_cue
     if cue is not None:
-        _text(img, cue.message[:70], (12, img.shape[0] - int(16 * scale)), 0.6 * scale, AMBER)
+        lines = textwrap.wrap(cue.message, width=max(20, int(img.shape[1] / (15 * scale))))[:2]
+        for k, text in enumerate(reversed(lines)):
+            y_cue = img.shape[0] - int(16 * scale) - k * int(26 * scale)
+            draw_label(img, text, (12, y_cue), 0.6 * scale, AMBER)
     return img

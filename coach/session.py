@@ -540,7 +540,8 @@ class LiveSession:
             self._start_counting(None, t_s)
 
     def _start_counting(self, neutral: Neutral | None, t_s: float) -> None:
-        self._proc = FrameProcessor(self.exercise, side=self.side, neutral=neutral)
+        # The set-up check already demanded a steady side-on view: no second wait.
+        self._proc = FrameProcessor(self.exercise, side=self.side, neutral=neutral, settle_s=0.0)
         self.log.neutral_deg = neutral.ankle_deg if neutral is not None else None
         self._enter(Stage.COUNTING, t_s)
         self._last_plan = self.plan.state([], t_s)

@@ -1,0 +1,86 @@
+"""Helpers every page uses: the error guard, the exercise picker, the dose in words."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import streamlit as st
+
+from coach.exercise import Exercise, ExerciseError, Mode
+from coach.ui.state import get_exercises
+
+log = logging.getLogger(__name__)
+
+SELECTED_KEY = "coach_selected_exercise"
+
+
+def guarded(render: Callable[[], None]) -> None:
+    """Run a page; any error becomes a plain message (details go to the server log only).
+
+    Streamlit's own control flow (st.rerun, st.stop, page switches) derives from
+    BaseException, so it passes through untouched.
+    """
+    try:
+        render()
+    except ExerciseError as exc:
+        log.exception("exercise definitions are invalid")
+        st.error(f"An exercise definition could not be loaded: {exc}")
+    except Exception:
+        log.exception("page failed")
+        st.error(
+            "Sorry, something went wrong on this page. Reload the page to try again; "
+            "if it keeps happening, tell your therapist or the person who set up the app."
+        )
+
+
+def dose_text(ex: Exercise) -> str:
+    d = ex.dose
+    if ex.mode is Mode.HOLD:
+        core = f"{d.reps} holds of {d.hold_s:.0f} s"
+        if d.sets > 1:
+            core = f"{d.sets} sets of {core}"
+    else:
+        core = f"{d.sets} set{'s' if d.sets > 1 else ''} of {d.reps} reps"
+        if d.hold_s > 0:
+            core += f", holding {d.hold_s:.0f} s at the top"
+    rest = f", {d.rest_s:.0f} s rest between sets" if d.sets > 1 else ""
+    return f"{core}{rest} ({d.frequency})"
+
+
+def selected_exercise_id(default: str | None = None) -> str:
+    """The exercise chosen last (library button, link ?exercise=..., or the picker)."""
+    exercises = get_exercises()
+    wanted = st.query_params.get("exercise")
+    if wanted in exercises and SELECTED_KEY not in st.session_state:
+        st.session_state[SELECTED_KEY] = wanted
+    current = st.session_state.get(SELECTED_KEY)
+    if current not in exercises:
+        current = default if default in exercises else next(iter(exercises))
+        st.session_state[SELECTED_KEY] = current
+    return str(current)
+
+
+def exercise_picker(
+    label: str, *, key: str, disabled: bool = False, help: str | None = None
+) -> Exercise:
+    """A selectbox of exercises by name that remembers the choice across pages."""
+    exercises = get_exercises()
+    ids = list(exercises)
+    current = selected_exercise_id()
+
+    def _remember() -> None:
+        st.session_state[SELECTED_KEY] = st.session_state[key]
+
+    if st.session_state.get(key) != current:
+        st.session_state[key] = current
+    chosen = st.selectbox(
+        label,
+        ids,
+        format_func=lambda i: exercises[i].name,
+        key=key,
+        on_change=_remember,
+        disabled=disabled,
+        help=help,
+    )
+    return exercises[str(chosen)]

@@ -1,0 +1,66 @@
+"""Exercise library: what each exercise is for, how to set up the camera, how to do it, dose."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from coach.exercise import Exercise, Mode, Signal
+from coach.ui.common import SELECTED_KEY, dose_text
+from coach.ui.state import get_exercises
+
+CATEGORY_NAMES = {
+    "range_of_motion": "Range of motion",
+    "strength": "Strength",
+    "stretch": "Stretch",
+    "dexterity": "Foot control",
+    "gait": "Walking",
+}
+POSITION_NAMES = {"seated": "Seated", "standing": "Standing", "long_sitting": "Sitting, leg out"}
+
+
+def _measured(ex: Exercise) -> str:
+    c = ex.counter
+    if ex.signal is Signal.ANKLE:
+        what = "the ankle angle (toes towards the shin)"
+        if ex.direction.value == "down":
+            what = "the ankle angle (toes pointing away)"
+        unit = "°"
+    else:
+        part = {
+            Signal.HEEL_HEIGHT: "heel",
+            Signal.TOE_HEIGHT: "toes",
+            Signal.FOOT_HEIGHT: "foot",
+        }[ex.signal]
+        what, unit = f"how high the {part} lifts, in % of your shin length", "%"
+    counted = "a hold counts" if ex.mode is Mode.HOLD else "a rep counts"
+    return (
+        f"The coach follows {what}, from your neutral. {counted.capitalize()} once you "
+        f"pass {c.enter:.0f}{unit}; aim for {c.target:.0f}{unit} or more."
+    )
+
+
+def _start(ex_id: str) -> None:
+    st.session_state[SELECTED_KEY] = ex_id
+
+
+def render() -> None:
+    st.title("Exercise library")
+    st.write(
+        "The exercises in your programme. Each one says what it is for, how to place the "
+        "camera and how to do it. The dose shown is the default; your therapist may set "
+        "a different plan."
+    )
+    exercises = get_exercises()
+    for ex in exercises.values():
+        category = CATEGORY_NAMES.get(ex.category, ex.category)
+        position = POSITION_NAMES.get(ex.position, ex.position)
+        with st.expander(f"**{ex.name}** · {category} · {position}"):
+            st.markdown(f"**What it is for.** {ex.purpose}")
+            st.markdown(f"**Camera set-up.** {ex.camera}")
+            st.markdown("**How to do it.**")
+            st.markdown("\n".join(f"{i}. {s}" for i, s in enumerate(ex.instructions, 1)))
+            st.markdown(f"**Default dose.** {dose_text(ex)}")
+            st.caption(_measured(ex))
+            if st.button("Do this exercise now", key=f"coach_lib_start_{ex.id}"):
+                _start(ex.id)
+                st.switch_page("coach/ui/pages/exercise.py")

@@ -1,0 +1,312 @@
+"""The WebRTC glue: a lock-protected holder the page reads, and the per-stream video processor.
+
+streamlit-webrtc runs the video processor on its own thread, where `st.*` must not be
+used. So the processor only turns a frame into a result: it runs the pose model, hands
+the pose to the shared `LiveSession` under the holder's lock, and draws the overlay.
+The page polls `LiveHolder.snapshot()`. The holder lives in `st.session_state`, so the
+session (and its log) outlives the camera stopping, a new stream, or a visit to another
+page; the video processor, and the MediaPipe landmarker it owns, live for one stream.
+
+Frames are dropped, not queued, when the model is slower than the camera:
+streamlit-webrtc hands `recv_queued` every frame that arrived while the previous one
+was being processed, and only the newest is analysed. Counting uses the frames' own
+timestamps, so a dropped frame shortens nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import av
+import cv2
+import numpy as np
+from streamlit_webrtc import VideoProcessorBase
+
+from coach.annotate import annotate, draw_label
+from coach.exercise import Exercise
+from coach.landmarks import Pose
+from coach.models import ModelUnavailableError
+from coach.processor import FrameResult
+from coach.session import AudioEvent, LiveSession, LiveStatus, SessionClock, Stage
+from coach.session import frame_brightness as brightness_of
+from coach.side_select import SideChoice
+
+if TYPE_CHECKING:
+    from coach.pose import PoseEstimator
+
+log = logging.getLogger(__name__)
+
+FPS_WINDOW_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """What a holder was made with: a different choice needs a new session."""
+
+    exercise_id: str
+    model: str
+    side: SideChoice
+    calibrate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSnapshot:
+    """Everything the page shows, copied under the lock so the page never waits on a frame."""
+
+    status: LiveStatus
+    events: tuple[AudioEvent, ...]
+    frames: int
+    dropped: int
+    fps: float
+    frame_ms: float
+    model_ms: float
+    error: str | None
+    ended: bool
+    streaming: bool
+
+
+class LiveHolder:
+    """One live session shared by the camera thread (writer) and the page (reader)."""
+
+    def __init__(
+        self,
+        exercise: Exercise,
+        config: LiveConfig,
+        estimator_factory: Callable[[], PoseEstimator],
+    ) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.exercise = exercise
+        self.config = config
+        self.estimator_factory = estimator_factory
+        self._lock = threading.Lock()
+        self._session = LiveSession(exercise, side=config.side, calibrate=config.calibrate)
+        self._clock = SessionClock()
+        self._frames = 0
+        self._dropped = 0
+        self._times: deque[float] = deque()
+        self._error: str | None = None
+        self._streams = 0
+        self._frame_ms = 0.0
+        self._model_ms = 0.0
+
+    # -- camera thread --------------------------------------------------------------------
+
+    def session_time(self, stream: object, frame_time_s: float | None, now_s: float) -> float:
+        with self._lock:
+            return self._clock.to_session(stream, frame_time_s, now_s)
+
+    def process(
+        self, pose: Pose | None, t_s: float, brightness: float, now_s: float, dropped: int
+    ) -> tuple[FrameResult, LiveStatus]:
+        """Hand one frame's pose to the session (called by the camera thread)."""
+        with self._lock:
+            result = self._session.process_pose(pose, t_s, brightness)
+            self._frames += 1
+            self._dropped += dropped
+            self._times.append(now_s)
+            while self._times and now_s - self._times[0] > FPS_WINDOW_S:
+                self._times.popleft()
+            return result, self._session.status
+
+    def record_timing(self, frame_ms: float, model_ms: float) -> None:
+        """Smoothed per-frame costs, shown to the therapist and read by the benchmark."""
+        with self._lock:
+            a = 0.1 if self._frame_ms else 1.0
+            self._frame_ms += a * (frame_ms - self._frame_ms)
+            self._model_ms += a * (model_ms - self._model_ms)
+
+    def stream_started(self) -> None:
+        with self._lock:
+            self._streams += 1
+            self._error = None
+
+    def stream_ended(self) -> None:
+        with self._lock:
+            self._streams = max(0, self._streams - 1)
+            self._times.clear()
+
+    def set_error(self, message: str) -> None:
+        with self._lock:
+            self._error = message
+
+    # -- page -----------------------------------------------------------------------------
+
+    def snapshot(self) -> LiveSnapshot:
+        with self._lock:
+            s = self._session
+            fps = 0.0
+            if len(self._times) >= 2:
+                span = self._times[-1] - self._times[0]
+                fps = (len(self._times) - 1) / span if span > 0 else 0.0
+            return LiveSnapshot(
+                status=s.status,
+                events=tuple(s.audio.events),
+                frames=self._frames,
+                dropped=self._dropped,
+                fps=fps,
+                frame_ms=self._frame_ms,
+                model_ms=self._model_ms,
+                error=self._error,
+                ended=s.ended,
+                streaming=self._streams > 0,
+            )
+
+    def with_session(self, action: Callable[[LiveSession], Any]) -> Any:
+        """Run `action` on the session under the lock (page buttons, exports)."""
+        with self._lock:
+            return action(self._session)
+
+    @property
+    def rep_count(self) -> int:
+        with self._lock:
+            return len(self._session.log.reps)
+
+
+class CoachVideoProcessor(VideoProcessorBase):
+    """One per camera stream: owns the landmarker, turns frames into annotated frames."""
+
+    def __init__(self, holder: LiveHolder) -> None:
+        self.holder = holder
+        self._estimator: PoseEstimator | None = None
+        self._failed = False
+        self._closed = False
+        holder.stream_started()
+
+    def _get_estimator(self) -> PoseEstimator | None:
+        # Created on the first frame, on the processing thread, so a slow model load
+        # never blocks the WebRTC event loop (frames pass through meanwhile).
+        if self._estimator is None and not self._failed and not self._closed:
+            try:
+                self._estimator = self.holder.estimator_factory()
+            except ModelUnavailableError as exc:
+                self._failed = True
+                self.holder.set_error(f"The pose model could not be loaded. {exc}")
+            except Exception:
+                log.exception("could not create the pose model")
+                self._failed = True
+                self.holder.set_error("The pose model could not be started on the server.")
+        return self._estimator
+
+    def recv(self, frame: av.VideoFrame) -> av.VideoFrame:
+        return self.process(frame, dropped=0)
+
+    async def recv_queued(self, frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
+        """Analyse only the newest frame; the others are dropped (counted, not queued)."""
+        return [self.process(frames[-1], dropped=len(frames) - 1)]
+
+    def process(self, frame: av.VideoFrame, dropped: int = 0) -> av.VideoFrame:
+        """Frame in, annotated frame out; never raises (the stream must keep running)."""
+        started = time.perf_counter()
+        img = frame.to_ndarray(format="bgr24")
+        try:
+            estimator = self._get_estimator()
+            if estimator is None:
+                _banner(img, ["The pose model is not available: see the message on the page."])
+            else:
+                now = time.monotonic()
+                t_s = self.holder.session_time(self, frame.time, now)
+                before = time.perf_counter()
+                pose = estimator.detect(img, t_s)  # outside the lock: the slow part
+                model_s = time.perf_counter() - before
+                result, status = self.holder.process(pose, t_s, brightness_of(img), now, dropped)
+                draw_overlay(img, result, status, self.holder.exercise)
+                total_s = time.perf_counter() - started
+                self.holder.record_timing(1000 * total_s, 1000 * model_s)
+        except Exception:
+            log.exception("live frame processing failed")
+            self.holder.set_error("Something went wrong analysing the camera picture.")
+        return av.VideoFrame.from_ndarray(img, format="bgr24")
+
+    def on_ended(self) -> None:
+        self._closed = True
+        estimator, self._estimator = self._estimator, None
+        if estimator is not None:
+            try:
+                estimator.close()
+            except Exception:
+                log.exception("closing the pose model failed")
+        self.holder.stream_ended()
+
+
+# -- overlay --------------------------------------------------------------------------------
+
+WHITE = (255, 255, 255)
+AMBER = (0, 190, 255)
+GREEN = (80, 200, 80)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _banner(
+    img: np.ndarray,
+    lines: list[str],
+    color: tuple[int, int, int] = WHITE,
+    progress: float | None = None,
+) -> None:
+    """A dark band across the bottom with the patient's instruction, readable on any scene."""
+    h, w = img.shape[:2]
+    scale = max(0.5, h / 720) * 0.9
+    line_h = int(30 * scale)
+    wrapped = [piece for text in lines for piece in _wrap(text, max(20, int(w / (17 * scale))))]
+    wrapped = wrapped[:3]
+    band_h = line_h * len(wrapped) + int(16 * scale) + (int(10 * scale) if progress else 0)
+    top = h - band_h
+    roi = img[top:h]
+    roi[:] = (roi * 0.35).astype(np.uint8)
+    y = top + line_h
+    for text in wrapped:
+        cv2.putText(
+            img, text, (12, y), FONT, 0.8 * scale, color, max(1, int(2 * scale)), cv2.LINE_AA
+        )
+        y += line_h
+    if progress:
+        x1 = 12 + int((w - 24) * min(1.0, progress))
+        cv2.rectangle(img, (12, h - int(12 * scale)), (x1, h - int(6 * scale)), GREEN, -1)
+
+
+def _corner(img: np.ndarray, text: str) -> None:
+    """Top-right label on a dark box (the set number), above the target gauge."""
+    h, w = img.shape[:2]
+    scale = max(0.5, h / 720) * 0.9
+    thick = max(1, int(2 * scale))
+    (tw, th), _ = cv2.getTextSize(text, FONT, scale, thick)
+    draw_label(img, text, (w - tw - 16, int(12 * scale) + th), scale, WHITE)
+
+
+def draw_overlay(img: np.ndarray, result: FrameResult, status: LiveStatus, ex: Exercise) -> None:
+    """The core overlay (leg, angle, target gauge, reps, hold) plus the session's stage."""
+    stage = status.stage
+    if stage in (Stage.SETUP, Stage.CALIBRATING):
+        # Cues and "Reps 0" would compete with the set-up instruction: show that alone.
+        annotate(img, replace(result, active_cue=None), ex)
+        _banner(img, [status.message], AMBER if stage is Stage.SETUP else WHITE, status.progress)
+        return
+    annotate(img, result, ex)
+    plan = status.plan
+    if plan.sets > 1:
+        _corner(img, f"Set {plan.set_no} of {plan.sets}")
+    if stage is Stage.RESTING:
+        _banner(
+            img, [f"Rest {plan.rest_left_s:.0f} s - next: set {plan.set_no + 1} of {plan.sets}"]
+        )
+    elif stage is Stage.DONE:
+        _banner(img, ["All sets done - well done!"], GREEN)

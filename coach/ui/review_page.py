@@ -1,0 +1,251 @@
+"""Review a video: upload a recording, analyse it with the same processor, see every rep.
+
+The analysis runs once per (file, exercise, model, side) and is kept in the session, so
+moving a slider or downloading a file does not analyse the video again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from coach.analysis import AnalysisReport, analyze_video
+from coach.exercise import Exercise, Signal
+from coach.models import ModelUnavailableError
+from coach.side_select import SideChoice
+from coach.ui.charts import RANGE_CAPTION, RepSpan, angle_chart, rom_chart
+from coach.ui.common import exercise_picker
+from coach.ui.state import get_hooks, get_settings, make_estimator
+from coach.video import VideoReadError
+
+log = logging.getLogger(__name__)
+
+RESULT_KEY = "coach_review_result"
+VIDEO_TYPES = ["video/*", ".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"]
+NO_PERSON = "No person was found"
+
+
+@dataclass
+class ReviewResult:
+    key: tuple[str, str, str, str]
+    name: str
+    report: AnalysisReport
+    workdir: Path
+    annotated: Path | None
+    csv_path: Path
+
+    def discard(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _md_escape(text: str) -> str:
+    """An uploaded file's name, shown as text (never as Markdown or a link)."""
+    return "".join(f"\\{c}" if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in text)
+
+
+class ReviewError(Exception):
+    """A plain-language reason the upload could not be analysed."""
+
+
+def analyse_upload(
+    name: str,
+    data: bytes,
+    ex: Exercise,
+    model: str,
+    side: SideChoice,
+    key: tuple[str, str, str, str],
+) -> ReviewResult:
+    """Write the upload to a private temp folder and analyse it, with a progress bar."""
+    workdir = Path(tempfile.mkdtemp(prefix="coach-review-"))
+    suffix = Path(name).suffix.lower() or ".mp4"
+    src = workdir / f"upload{suffix if len(suffix) <= 6 else '.mp4'}"
+    src.write_bytes(data)
+    annotated = workdir / "annotated.mp4"
+    bar = st.progress(0.0, text="Analysing your video...")
+    last = [0.0]
+
+    def progress(i: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.25 and i != total:
+            return
+        last[0] = now
+        frac = min(1.0, i / total) if total > 0 else 0.0
+        bar.progress(frac, text=f"Analysing your video... frame {i} of {max(total, i)}")
+
+    hooks = get_hooks()
+    estimator = make_estimator(model) if hooks.estimator_factory is not None else None
+    try:
+        report = analyze_video(
+            src,
+            ex,
+            model=model,
+            side=side,
+            annotated=annotated,
+            progress=progress,
+            estimator=estimator,
+        )
+    except VideoReadError as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        log.info("unreadable upload %s: %s", name, exc)
+        raise ReviewError(
+            f"“{_md_escape(name)}” could not be read as a video. Please upload a video file "
+            "(for example MP4 or MOV) straight from your phone or camera."
+        ) from None
+    except ModelUnavailableError as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise ReviewError(f"The pose model could not be loaded. {exc}") from None
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)  # the page reports it; leave no files
+        raise
+    finally:
+        if estimator is not None:
+            estimator.close()
+        bar.empty()
+    csv_path = workdir / "frames.csv"
+    report.write_csv(csv_path)
+    ok = annotated.is_file() and annotated.stat().st_size > 0
+    return ReviewResult(key, name, report, workdir, annotated if ok else None, csv_path)
+
+
+def _show(result: ReviewResult, ex: Exercise) -> None:
+    report = result.report
+    nobody = any(w.startswith(NO_PERSON) for w in report.warnings)
+    if nobody:
+        st.error(
+            "No person was found in this video, so nothing could be measured. Film the "
+            "exercise side-on with your whole leg, from hip to toes, in view."
+        )
+    for w in report.warnings:
+        if not w.startswith(NO_PERSON):
+            st.warning(w)
+    unit = "°" if ex.signal is Signal.ANKLE else "%"
+    cols = st.columns(4)
+    cols[0].metric("Reps", report.rep_count)
+    reached = sum(r.reached_target for r in report.reps)
+    cols[1].metric("Reached target", f"{reached} of {report.rep_count}")
+    roms = [r.rom for r in report.reps]
+    cols[2].metric("Average range", f"{sum(roms) / len(roms):.0f}{unit}" if roms else "-")
+    cols[3].metric("Video length", f"{report.duration_s:.0f} s")
+    spans = [
+        RepSpan(r.index, r.start_s, r.end_s, r.peak, r.rom, r.reached_target) for r in report.reps
+    ]
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        if result.annotated is not None:
+            st.video(result.annotated.read_bytes(), format="video/mp4")
+        else:
+            st.caption("The annotated video could not be written on this server.")
+    with right:
+        if spans:
+            st.markdown("**Range of motion, rep by rep**")
+            st.caption(RANGE_CAPTION)
+            st.altair_chart(rom_chart(spans, ex), width="stretch")
+        else:
+            st.info("No reps were counted in this video.")
+    if not nobody:
+        st.markdown("**Movement over time** (shaded: target band and each rep)")
+        if ex.signal is Signal.ANKLE:
+            values = [p.ankle_deg for p in report.series]
+        else:
+            values = [p.excursion for p in report.series]
+        times = [p.t_s for p in report.series]
+        st.altair_chart(angle_chart(times, values, spans, ex), width="stretch")
+    if spans:
+        st.markdown("**Each rep**")
+        detail = report.to_dict()["reps_detail"]
+        table = pd.DataFrame(
+            {
+                "Rep": [d["rep"] for d in detail],
+                "Start (s)": [round(d["start_s"], 1) for d in detail],
+                "End (s)": [round(d["end_s"], 1) for d in detail],
+                f"Peak ({unit})": [round(d["peak_deg"], 1) for d in detail],
+                f"Range ({unit})": [round(d["rom_deg"], 1) for d in detail],
+                "Hold (s)": [round(d["hold_s"], 1) for d in detail],
+                "Reached target": ["yes" if d["reached_target"] else "no" for d in detail],
+            }
+        )
+        st.dataframe(table, hide_index=True, width="stretch")
+    st.markdown("**Cues the coach would have given**")
+    if report.cues:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Time (s)": [round(c.t_s, 1) for c in report.cues],
+                    "Cue": [c.message for c in report.cues],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+    else:
+        st.caption("None.")
+    stem = Path(result.name).stem or "video"
+    c1, c2, c3 = st.columns(3)
+    c1.download_button(
+        "Download report (JSON)",
+        json.dumps(report.to_dict(), indent=2),
+        file_name=f"{stem}-{ex.id}.json",
+        mime="application/json",
+        width="stretch",
+    )
+    c2.download_button(
+        "Download frames (CSV)",
+        result.csv_path.read_text(encoding="utf-8"),
+        file_name=f"{stem}-{ex.id}.csv",
+        mime="text/csv",
+        width="stretch",
+    )
+    if result.annotated is not None:
+        c3.download_button(
+            "Download annotated video",
+            result.annotated.read_bytes(),
+            file_name=f"{stem}-{ex.id}-annotated.mp4",
+            mime="video/mp4",
+            width="stretch",
+        )
+
+
+def render() -> None:
+    settings = get_settings()
+    st.title("Review a video")
+    st.write(
+        "Upload a recording of one exercise, filmed side-on with the whole leg and foot in "
+        "view. The coach counts the reps, measures each one and shows what it would have "
+        "told you. Start the recording with the foot relaxed and still for a second: that "
+        "is taken as your neutral."
+    )
+    ex = exercise_picker("Exercise in the video", key="coach_review_exercise")
+    upload = st.file_uploader("Video file", type=VIDEO_TYPES, key="coach_review_upload")
+    if upload is None:
+        return
+    data = upload.getvalue()
+    if not data:
+        st.error("The uploaded file is empty. Please choose the video again.")
+        return
+    digest = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    key = (digest, ex.id, settings.model, settings.side)
+    result = st.session_state.get(RESULT_KEY)
+    if not isinstance(result, ReviewResult) or result.key != key:
+        if isinstance(result, ReviewResult):
+            result.discard()
+            st.session_state.pop(RESULT_KEY, None)
+        try:
+            result = analyse_upload(upload.name, data, ex, settings.model, settings.side, key)
+        except ReviewError as exc:
+            st.error(str(exc))
+            return
+        st.session_state[RESULT_KEY] = result
+    st.caption(
+        f"{_md_escape(result.name)} · {ex.name} · model {settings.model} · "
+        f"analysed at {result.report.fps_processed:.0f} frames/s"
+    )
+    _show(result, ex)

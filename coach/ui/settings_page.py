@@ -1,0 +1,146 @@
+"""Settings: pose model, which leg, calibration, camera, sound and ICE servers.
+
+Kept in `st.session_state` (one `Settings` per browser session) via on_change callbacks,
+so they survive visits to other pages; ICE servers default to the deployment's (secrets
+or $COACH_ICE_SERVERS), which a therapist can override here for one session.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+
+from coach.models import MODEL_NAMES
+from coach.ui.state import (
+    FACING,
+    RESOLUTIONS,
+    Settings,
+    deployment_ice_servers,
+    get_settings,
+    parse_ice_servers,
+)
+
+MODEL_HELP = {
+    "lite": "lite: fastest; the measured default for counting",
+    "full": "full: a little more accurate angles, needs a faster computer",
+    "heavy": "heavy: most accurate, too slow for live use on most computers",
+}
+SIDES = {"auto": "Automatic (the leg that moves)", "left": "Left leg", "right": "Right leg"}
+ICE_KEY = "coach_settings_ice_text"
+ICE_ERROR_KEY = "coach_settings_ice_error"
+
+
+def _bind(name: str, key: str) -> None:
+    setattr(get_settings(), name, st.session_state[key])
+
+
+def _widget_value(key: str, value: Any) -> None:
+    """Seed a widget from the settings (widget state is forgotten when the page is left)."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def _save_ice() -> None:
+    text = st.session_state[ICE_KEY]
+    try:
+        servers = parse_ice_servers(text) if text.strip() else None
+    except ValueError as exc:
+        st.session_state[ICE_ERROR_KEY] = str(exc)
+        return
+    st.session_state.pop(ICE_ERROR_KEY, None)
+    get_settings().ice_servers = servers
+
+
+def render() -> None:
+    settings: Settings = get_settings()
+    st.title("Settings")
+    st.caption("These apply to this browser session. Changes apply to your next live session.")
+
+    st.subheader("Pose model")
+    _widget_value("coach_set_model", settings.model)
+    st.radio(
+        "Model",
+        list(MODEL_NAMES),
+        format_func=lambda m: MODEL_HELP.get(m, m),
+        key="coach_set_model",
+        on_change=_bind,
+        args=("model", "coach_set_model"),
+    )
+    _widget_value("coach_set_side", settings.side)
+    st.selectbox(
+        "Leg to measure",
+        list(SIDES),
+        format_func=lambda s: SIDES[s],
+        key="coach_set_side",
+        on_change=_bind,
+        args=("side", "coach_set_side"),
+    )
+    _widget_value("coach_set_calibrate", settings.calibrate)
+    st.toggle(
+        "Calibrate my neutral before counting",
+        key="coach_set_calibrate",
+        on_change=_bind,
+        args=("calibrate", "coach_set_calibrate"),
+        help="Keep the foot relaxed and still for a second before the count starts.",
+    )
+
+    st.subheader("Camera")
+    _widget_value("coach_set_resolution", settings.resolution)
+    st.selectbox(
+        "Picture size",
+        list(RESOLUTIONS),
+        key="coach_set_resolution",
+        on_change=_bind,
+        args=("resolution", "coach_set_resolution"),
+    )
+    _widget_value("coach_set_facing", settings.facing)
+    st.selectbox(
+        "Which camera",
+        list(FACING),
+        key="coach_set_facing",
+        on_change=_bind,
+        args=("facing", "coach_set_facing"),
+        help="On a computer with several cameras, use SELECT DEVICE under the video.",
+    )
+
+    st.subheader("Sound")
+    _widget_value("coach_set_sound", settings.sound)
+    st.toggle(
+        "Sound: a beep on each rep and spoken cues",
+        key="coach_set_sound",
+        on_change=_bind,
+        args=("sound", "coach_set_sound"),
+    )
+    _widget_value("coach_set_speech", settings.speech)
+    st.toggle(
+        "Speak the coach's cues (when sound is on)",
+        key="coach_set_speech",
+        on_change=_bind,
+        args=("speech", "coach_set_speech"),
+    )
+
+    st.subheader("Connection (ICE servers)")
+    servers, source = deployment_ice_servers()
+    st.write(
+        "Needed only when the patient's browser and this app are on different networks "
+        "(telehealth): give a TURN server, for example a self-hosted coturn. Leave empty "
+        "to use the deployment's setting."
+    )
+    st.caption(f"Deployment setting: {len(servers)} server(s), from {source}.")
+    current = settings.ice_servers
+    _widget_value(ICE_KEY, "" if current is None else json.dumps(current, indent=2))
+    st.text_area(
+        "ICE servers for this session (JSON)",
+        key=ICE_KEY,
+        on_change=_save_ice,
+        placeholder='[{"urls": ["turn:turn.example.org:3478"], '
+        '"username": "coach", "credential": "secret"}]',
+        height=120,
+    )
+    error = st.session_state.get(ICE_ERROR_KEY)
+    if error:
+        st.error(f"These ICE servers were not saved: {error}")
+    elif settings.ice_servers is not None:
+        st.success(f"Using {len(settings.ice_servers)} ICE server(s) set here.")

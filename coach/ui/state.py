@@ -1,0 +1,188 @@
+"""Settings, cached exercise definitions and test hooks, all kept in `st.session_state`.
+
+Widget values are copied into one `Settings` object (not left in widget keys), because
+Streamlit forgets a widget's state when its page is not shown, and settings must
+outlive a visit to another page. Tests swap the pose model and the WebRTC streamer
+through `AppHooks` in the session state; the real app never sets it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from coach.exercise import Exercise, load_exercises
+from coach.models import MODEL_NAMES
+from coach.pose import MediaPipePose, PoseEstimator
+from coach.side_select import SideChoice
+
+log = logging.getLogger(__name__)
+
+SETTINGS_KEY = "coach_settings"
+HOOKS_KEY = "coach_test_hooks"
+ENV_MODEL = "COACH_MODEL"
+ENV_ICE = "COACH_ICE_SERVERS"
+RESOLUTIONS: dict[str, tuple[int, int]] = {
+    "640x480 (recommended)": (640, 480),
+    "1280x720 (sharper, slower)": (1280, 720),
+}
+FACING: dict[str, str | None] = {
+    "Any camera": None,
+    "Front camera (phone/tablet)": "user",
+    "Back camera (phone/tablet)": "environment",
+}
+
+
+def _default_model() -> str:
+    value = os.environ.get(ENV_MODEL, "lite").strip()
+    return value if value in MODEL_NAMES else "lite"
+
+
+@dataclass
+class Settings:
+    """What the patient or therapist chose on the Settings page (one per browser session)."""
+
+    model: str = field(default_factory=_default_model)
+    side: SideChoice = "auto"
+    calibrate: bool = True
+    sound: bool = True
+    speech: bool = True
+    resolution: str = next(iter(RESOLUTIONS))
+    facing: str = next(iter(FACING))
+    ice_servers: list[dict[str, Any]] | None = None
+    """None: use the deployment's servers (secrets or environment)."""
+
+
+@dataclass
+class AppHooks:
+    """Replacements used by tests: a fake pose model and a stand-in for the WebRTC widget."""
+
+    estimator_factory: Callable[[str], PoseEstimator] | None = None
+    streamer: Callable[..., Any] | None = None
+
+
+def get_settings() -> Settings:
+    settings = st.session_state.get(SETTINGS_KEY)
+    if not isinstance(settings, Settings):
+        settings = Settings()
+        st.session_state[SETTINGS_KEY] = settings
+    return settings
+
+
+def get_hooks() -> AppHooks:
+    hooks = st.session_state.get(HOOKS_KEY)
+    return hooks if isinstance(hooks, AppHooks) else AppHooks()
+
+
+def make_estimator(model: str) -> PoseEstimator:
+    """The pose model for one video (a fake one under test), tracking between frames."""
+    factory = get_hooks().estimator_factory
+    if factory is not None:
+        return factory(model)
+    return MediaPipePose(model, mode="video")
+
+
+def estimator_factory(model: str) -> Callable[[], PoseEstimator]:
+    """A factory the camera thread can call later (it must not touch `st.*` itself)."""
+    factory = get_hooks().estimator_factory
+    if factory is not None:
+        return lambda: factory(model)
+    return lambda: MediaPipePose(model, mode="video")
+
+
+@st.cache_resource(show_spinner=False)
+def _load_exercises() -> dict[str, Exercise]:
+    return load_exercises()
+
+
+def get_exercises() -> dict[str, Exercise]:
+    """All exercise definitions (loaded once per server; errors surface at page level)."""
+    return _load_exercises()
+
+
+def parse_ice_servers(value: Any) -> list[dict[str, Any]]:
+    """Validate ICE servers given as JSON text or a list of {urls, username, credential}.
+
+    Raises ValueError with a readable message for anything else.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ValueError('expected a list of servers such as [{"urls": ["stun:host:3478"]}]')
+    servers: list[dict[str, Any]] = []
+    for i, item in enumerate(value, 1):
+        if not isinstance(item, Mapping):
+            raise ValueError(f"server {i} is not an object with 'urls'")
+        entry = dict(item)
+        urls = entry.get("urls")
+        if isinstance(urls, str):
+            urls = [urls]
+        if not urls or not all(isinstance(u, str) for u in urls):
+            raise ValueError(f"server {i} needs 'urls' (a text or a list of texts)")
+        bad = [u for u in urls if not u.startswith(("stun:", "turn:", "turns:"))]
+        if bad:
+            raise ValueError(f"server {i}: {bad[0]!r} should start with stun:, turn: or turns:")
+        entry["urls"] = list(urls)
+        servers.append(entry)
+    return servers
+
+
+def deployment_ice_servers() -> tuple[list[dict[str, Any]], str]:
+    """ICE servers from `st.secrets["ice_servers"]`, else $COACH_ICE_SERVERS, else none."""
+    try:
+        if "ice_servers" in st.secrets:
+            return parse_ice_servers(_plain(st.secrets["ice_servers"])), "secrets"
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # malformed secrets must not take the page down
+        log.warning("ignoring ice_servers in secrets: %s", exc)
+    env = os.environ.get(ENV_ICE, "")
+    if env.strip():
+        try:
+            return parse_ice_servers(env), f"${ENV_ICE}"
+        except ValueError as exc:
+            log.warning("ignoring $%s: %s", ENV_ICE, exc)
+    return [], "default (none: same machine or local network only)"
+
+
+def _plain(value: Any) -> Any:
+    """Secrets come as AttrDict/AttrList: turn them into plain lists and dicts."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def ice_servers(settings: Settings) -> list[dict[str, Any]]:
+    if settings.ice_servers is not None:
+        return settings.ice_servers
+    return deployment_ice_servers()[0]
+
+
+def rtc_configuration(settings: Settings) -> dict[str, Any]:
+    """Empty by default: no public STUN server (unreachable offline; slows the start)."""
+    return {"iceServers": ice_servers(settings)}
+
+
+def media_constraints(settings: Settings) -> dict[str, Any]:
+    width, height = RESOLUTIONS.get(settings.resolution, (640, 480))
+    video: dict[str, Any] = {"width": {"ideal": width}, "height": {"ideal": height}}
+    facing = FACING.get(settings.facing)
+    if facing is not None:
+        video["facingMode"] = facing
+    return {"video": video, "audio": False}

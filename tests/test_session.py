@@ -1,0 +1,332 @@
+"""The live session without a browser: set-up check, calibration, sets and rests, log, audio."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import math
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from coach.exercise import Dose, Exercise, load_exercises
+from coach.landmarks import Pose
+from coach.session import (
+    TOO_DARK,
+    AudioQueue,
+    LiveSession,
+    SessionClock,
+    SessionPlan,
+    SetupCheck,
+    Stage,
+    frame_brightness,
+)
+from coach.view import ViewCheck, ViewIssue
+from tests.conftest import side_view_pose
+
+EXS = load_exercises()
+ROM = EXS["range_of_motion"]
+
+
+def with_dose(ex: Exercise, **changes: Any) -> Exercise:
+    return replace(ex, dose=replace(ex.dose, **changes))
+
+
+def ankle_trace(t: float, still_s: float = 3.0, rep_s: float = 3.0) -> float:
+    """Still at neutral for `still_s`, then reps: up to +15 deg, hold, down to -10, back."""
+    if t < still_s:
+        return 0.0
+    ph = (t - still_s) % rep_s
+    if ph < 1.0:
+        return 15 * ph
+    if ph < 1.5:
+        return 15.0
+    if ph < 2.5:
+        return 15 - 25 * (ph - 1.5)
+    return -10 + 10 * (ph - 2.5) / (rep_s - 2.5)
+
+
+def stream(
+    duration_s: float,
+    *,
+    fps: float = 30.0,
+    angle: Callable[[float], float] = ankle_trace,
+    pose_fn: Callable[..., Pose | None] = side_view_pose,
+    start_s: float = 0.0,
+    drop: float = 0.0,
+    seed: int = 1,
+) -> Iterator[tuple[float, Pose | None]]:
+    rng = random.Random(seed)
+    n = int(duration_s * fps)
+    for i in range(n):
+        t = start_s + i / fps
+        if drop and rng.random() < drop:
+            continue
+        yield t, pose_fn(angle(t - start_s))
+
+
+def run(
+    session: LiveSession, frames: Iterator[tuple[float, Pose | None]], light: float = 120
+) -> list[tuple[float, Stage]]:
+    stages: list[tuple[float, Stage]] = []
+    for t, pose in frames:
+        session.process_pose(pose, t, light)
+        if not stages or stages[-1][1] is not session.stage:
+            stages.append((t, session.stage))
+    return stages
+
+
+# -- plan -----------------------------------------------------------------------------------
+
+
+def test_plan_sets_rest_and_done() -> None:
+    plan = SessionPlan(sets=3, reps_per_set=2, rest_s=10.0)
+    s = plan.state([], 0.0)
+    assert (s.set_no, s.reps_in_set, s.resting, s.done) == (1, 0, False, False)
+    s = plan.state([5.0], 6.0)
+    assert (s.set_no, s.reps_in_set) == (1, 1)
+    s = plan.state([5.0, 8.0], 9.0)
+    assert s.resting and s.set_no == 1 and s.rest_left_s == pytest.approx(9.0)
+    s = plan.state([5.0, 8.0], 18.5)
+    assert not s.resting and (s.set_no, s.reps_in_set) == (2, 0)
+    # A rep during the rest starts the next set early.
+    s = plan.state([5.0, 8.0, 12.0], 12.5)
+    assert not s.resting and (s.set_no, s.reps_in_set) == (2, 1)
+    s = plan.state([1, 2, 3, 4, 5, 6], 7.0)
+    assert s.done and s.set_no == 3 and not s.resting
+    # Extra reps go on the last set; the plan stays done.
+    s = plan.state([1, 2, 3, 4, 5, 6, 7], 8.0)
+    assert s.done and s.reps_in_set == 3
+
+
+def test_plan_from_exercise_dose() -> None:
+    plan = SessionPlan.from_exercise(EXS["ankle_dorsiflexion"])
+    dose = EXS["ankle_dorsiflexion"].dose
+    assert (plan.sets, plan.reps_per_set, plan.rest_s) == (dose.sets, dose.reps, dose.rest_s)
+    assert plan.set_of_next_rep(0) == 1
+    assert plan.set_of_next_rep(dose.reps) == min(2, dose.sets)
+
+
+# -- set-up check ---------------------------------------------------------------------------
+
+
+def test_setup_check_needs_light_and_a_steady_usable_view() -> None:
+    check = SetupCheck(steady_s=1.0)
+    good = ViewCheck((), 0.1, 0.9)
+    side = ViewCheck((ViewIssue.NOT_SIDE_ON,), 0.7, 0.9)
+    dark = check.update(0.0, good, brightness=10.0)
+    assert not dark.ready and dark.issue == "too_dark" and dark.message == TOO_DARK
+    turned = check.update(0.1, side, brightness=120.0)
+    assert not turned.ready and turned.issue == "turn_side_on" and "side-on" in turned.message
+    assert not check.update(0.2, good, 120.0).ready
+    half = check.update(0.7, good, 120.0)
+    assert not half.ready and half.progress == pytest.approx(0.5)
+    assert check.update(1.25, good, 120.0).ready
+    # Losing the view starts the wait again.
+    check.update(1.3, side, 120.0)
+    assert not check.update(1.4, good, 120.0).ready
+
+
+def test_frame_brightness() -> None:
+    assert frame_brightness(np.zeros((48, 64, 3), np.uint8)) == 0.0
+    assert frame_brightness(np.full((48, 64, 3), 200, np.uint8)) == pytest.approx(200.0)
+
+
+# -- a whole session ------------------------------------------------------------------------
+
+
+def test_session_goes_setup_calibration_counting_done_and_counts_every_rep() -> None:
+    session = LiveSession(ROM)
+    stages = run(session, stream(3.0 + 10 * 3.0 + 1.0))
+    names = [s for _, s in stages]
+    assert names == [Stage.SETUP, Stage.CALIBRATING, Stage.COUNTING, Stage.DONE]
+    assert len(session.log.reps) == 10
+    assert session.status.reps == 10
+    assert session.status.plan.done
+    assert session.log.neutral_deg is not None and abs(session.log.neutral_deg) < 3
+    assert [r.set_no for r in session.log.reps] == [1] * 10
+    assert all(r.reached_target for r in session.log.reps)
+    kinds = [e.kind for e in session.audio.events]
+    assert kinds.count("beep") == 10
+    said = [e.text for e in session.audio.events if e.kind == "say"]
+    assert any("keep it still" in s for s in said) and any("last set" in s for s in said)
+
+
+def test_session_never_counts_while_the_view_is_wrong() -> None:
+    session = LiveSession(ROM)
+
+    def frontal(angle: float, **kw: Any) -> Pose:
+        return side_view_pose(angle, frontal=0.8, **kw)
+
+    run(session, stream(20.0, pose_fn=frontal))
+    assert session.stage is Stage.SETUP
+    assert session.log.reps == []
+    assert "side-on" in session.status.message
+
+
+def test_dark_room_is_reported_before_anything_else() -> None:
+    session = LiveSession(ROM)
+    run(session, stream(5.0), light=15.0)
+    assert session.stage is Stage.SETUP and session.status.message == TOO_DARK
+
+
+def test_without_calibration_counting_starts_after_setup() -> None:
+    session = LiveSession(ROM, calibrate=False)
+    stages = run(session, stream(3.0 + 4 * 3.0))
+    assert [s for _, s in stages][:2] == [Stage.SETUP, Stage.COUNTING]
+    assert len(session.log.reps) == 4
+
+
+def test_calibration_times_out_when_the_foot_never_keeps_still() -> None:
+    session = LiveSession(ROM, calibration_timeout_s=4.0)
+    run(session, stream(12.0, angle=lambda t: 14.0 * math.sin(2 * math.pi * t / 2.0)))
+    assert session.counting
+    assert any("not still" in w for w in session.log.warnings)
+
+
+def test_skip_calibration_starts_counting_now() -> None:
+    session = LiveSession(ROM)
+    run(session, stream(1.5))
+    assert session.stage is Stage.CALIBRATING
+    session.skip_calibration(1.5)
+    assert session.stage is Stage.COUNTING
+
+
+def test_dropped_frames_do_not_change_the_count() -> None:
+    full = LiveSession(ROM)
+    run(full, stream(3.0 + 6 * 3.0 + 1.0))
+    dropped = LiveSession(ROM)
+    run(dropped, stream(3.0 + 6 * 3.0 + 1.0, drop=0.6, seed=3))  # ~12 of 30 fps arrive
+    assert len(full.log.reps) == len(dropped.log.reps) == 6
+
+
+def test_sets_rests_and_announcements() -> None:
+    ex = with_dose(ROM, sets=2, reps=3, rest_s=5.0)
+    session = LiveSession(ex)
+    stages = run(session, stream(3.0 + 3 * 3.0 + 8.0, angle=lambda t: ankle_trace(t)))
+    # 3 reps then the rest: this trace keeps moving, so the rest ends early with a rep of set 2.
+    names = [s for _, s in stages]
+    assert Stage.RESTING in names
+    said = [e.text for e in session.audio.events if e.kind == "say"]
+    assert any("Set 1 done" in s and "5 seconds" in s for s in said)
+    assert [r.set_no for r in session.log.reps][:4] == [1, 1, 1, 2]
+
+
+def test_rest_countdown_then_next_set_is_announced() -> None:
+    ex = with_dose(ROM, sets=2, reps=2, rest_s=4.0)
+    session = LiveSession(ex)
+
+    def two_reps_then_still(t: float) -> float:
+        return ankle_trace(t) if t < 3.0 + 2 * 3.0 else 0.0
+
+    run(session, stream(3.0 + 2 * 3.0 + 1.0, angle=two_reps_then_still))
+    assert session.stage is Stage.RESTING
+    assert 0 < session.status.plan.rest_left_s <= 4.0
+    run(session, stream(5.0, angle=lambda t: 0.0, start_s=3.0 + 2 * 3.0 + 1.0))
+    assert session.stage is Stage.COUNTING and session.status.plan.set_no == 2
+    said = [e.text for e in session.audio.events if e.kind == "say"]
+    assert said[-1] == "Start set 2."
+
+
+def test_hold_exercise_counts_only_held_reps() -> None:
+    ex = with_dose(EXS["towel_stretch"], hold_s=2.0, reps=2)
+
+    def holds(t: float) -> float:
+        if t < 3.0:
+            return 0.0
+        ph = (t - 3.0) % 5.0
+        return 12.0 if 0.5 < ph < 3.5 else 0.0
+
+    session = LiveSession(ex)
+    run(session, stream(3.0 + 2 * 5.0 + 0.5, angle=holds))
+    assert len(session.log.reps) == 2
+    assert all(r.hold_s >= 2.0 for r in session.log.reps)
+    assert session.log.summary()["holds_reached"] == 2
+
+
+def test_session_survives_the_camera_stopping() -> None:
+    """A new stream (camera restarted) continues the same session and log."""
+    session = LiveSession(ROM)
+    clock = SessionClock()
+    first, second = object(), object()
+    for t, pose in stream(3.0 + 3 * 3.0):
+        session.process_pose(pose, clock.to_session(first, 100.0 + t, now_s=t), 120)
+    assert len(session.log.reps) == 3
+    # Ten seconds later, a new stream whose own clock starts at a random value.
+    gap = 10.0
+    for t, pose in stream(4 * 3.0, angle=lambda t: ankle_trace(t + 3.0)):
+        now = 3.0 + 3 * 3.0 + gap + t
+        session.process_pose(pose, clock.to_session(second, 5000.0 + t, now_s=now), 120)
+    assert len(session.log.reps) == 7
+    starts = [r.start_s for r in session.log.reps]
+    assert starts == sorted(starts) and starts[3] > 3.0 + 3 * 3.0 + gap
+
+
+def test_session_clock_keeps_frame_spacing_and_is_strictly_increasing() -> None:
+    clock = SessionClock()
+    a = object()
+    ts = [clock.to_session(a, 7.0 + dt, now_s=50.0 + dt * 1.1) for dt in (0.0, 0.033, 0.2, 0.2)]
+    assert ts[0] == 0.0
+    assert ts[1] == pytest.approx(0.033) and ts[2] == pytest.approx(0.2)
+    assert ts[3] > ts[2]  # a repeated frame time still moves forward
+    b = object()
+    t_new = clock.to_session(b, 0.0, now_s=60.0)
+    assert t_new == pytest.approx(10.0)
+    assert clock.to_session(None, None, now_s=61.0) > t_new
+
+
+# -- log and exports ------------------------------------------------------------------------
+
+
+def test_log_exports_json_and_csv() -> None:
+    ex = with_dose(ROM, sets=2, reps=2, rest_s=0.0)
+    session = LiveSession(ex)
+    run(session, stream(3.0 + 4 * 3.0 + 1.0))
+    log = session.log
+    data = json.loads(json.dumps(log.to_dict()))
+    assert data["kind"] == "live_session" and data["exercise"] == ROM.id
+    assert data["reps"] == len(data["reps_detail"]) == 4
+    assert [d["set"] for d in data["reps_detail"]] == [1, 1, 2, 2]
+    assert data["summary"]["sets_completed"] == 2
+    assert data["series"] and {"t_s", "value"} <= set(data["series"][0])
+    rows = list(csv.DictReader(io.StringIO(log.to_csv())))
+    assert len(rows) == 4 and rows[0]["set"] == "1" and float(rows[0]["rom_deg"]) > 10
+    summary = log.summary()
+    assert summary["reps"] == 4 and summary["rom_best"] >= summary["rom_mean"] > 10
+
+
+def test_cues_are_logged_and_spoken_one_at_a_time() -> None:
+    session = LiveSession(ROM)
+
+    def fast(t: float) -> float:  # reps of 0.8 s: "too fast"
+        return ankle_trace(t, rep_s=3.0) if t < 6.0 else ankle_trace((t - 6.0) * 3.5 + 6.0)
+
+    run(session, stream(16.0, angle=fast))
+    assert session.log.cues, "fast reps should draw a cue"
+    says = [e for e in session.audio.events if e.kind == "say" and not e.important]
+    gaps = [b.t_s - a.t_s for a, b in itertools.pairwise(says)]
+    assert all(g >= AudioQueue().gap_s for g in gaps)
+
+
+def test_audio_queue_drops_cues_that_would_talk_over_and_keeps_announcements() -> None:
+    q = AudioQueue(gap_s=3.0, keep=5)
+    assert q.say(0.0, "one")
+    assert not q.say(1.0, "two")
+    assert q.say(1.5, "Set 1 done.", important=True)
+    assert not q.say(3.0, "three")
+    assert q.say(4.6, "four")
+    for i in range(10):
+        q.beep(5.0 + i)
+    assert len(q.events) == 5
+    ids = [e.id for e in q.events]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+
+
+def test_dose_type_is_what_with_dose_builds() -> None:
+    assert isinstance(with_dose(ROM, sets=4).dose, Dose)
