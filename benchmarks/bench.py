@@ -102,6 +102,26 @@ def analyse(model: str) -> dict[str, object]:
     return {"rows": rows}
 
 
+GAIT_CLIPS = ["treadmill_run_side", "outdoor_walk_side_two_people"]
+
+
+def gait(model: str) -> list[dict[str, object]]:
+    """Gait analysis speed (x real time) on the real walking/running clips."""
+    from coach.gait.analyze import analyze_gait_video
+
+    rows = []
+    for clip in GAIT_CLIPS:
+        report = analyze_gait_video(CLIPS / "real" / f"{clip}.mp4", model=model)
+        rows.append(
+            {
+                "clip": clip,
+                "contacts": len(report["contacts"]),
+                "x_realtime": float(report["realtime_factor"]),
+            }
+        )
+    return rows
+
+
 def worker(model: str, quick: bool) -> None:
     out: dict[str, object] = {"model": model}
     out["overhead"] = overhead(model)
@@ -109,6 +129,8 @@ def worker(model: str, quick: bool) -> None:
         global RENDERED
         RENDERED = RENDERED[:1]
     out.update(analyse(model))
+    if not quick and model in ("lite", "full"):
+        out["gait"] = gait(model)
     # Analysis spreads pose extraction over worker processes: report this process and
     # the largest worker (each holds its own model).
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -149,6 +171,11 @@ def main() -> None:
             f"{r['model']:6} {np.mean(speeds):5.2f}x   peak RSS {r['peak_rss_mb']:.0f} MB main"
             f" + {r['peak_worker_rss_mb']:.0f} MB per pose worker"
         )
+    print("\nGait analysis speed, x real time (whole pipeline: decode, model, gait analysis)")
+    for r in results:
+        for row in r.get("gait", []):
+            speed, n = row["x_realtime"], row["contacts"]
+            print(f"{r['model']:6} {row['clip']:30} {speed:5.2f}x  {n} contacts")
     print("\nAccuracy on the rendered clips (reps found/true; ankle MAE vs truth, degrees)")
     print(f"{'model':6} {'clip':26} {'reps':>7} {'MAE cal':>8} {'MAE raw':>8}")
     for r in results:

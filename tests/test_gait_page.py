@@ -220,6 +220,8 @@ def test_live_practice_counts_steps_and_cues() -> None:
     no_trace(at)
     steps = int(metric(at, "Steps") or 0)
     assert steps >= 10
+    recent = next(t.value for t in at.dataframe if "Toe clearance" in t.value.columns)
+    assert list(recent["Step"])[-1] == steps  # the last few steps, numbered as counted
     assert int(metric(at, "Cues") or 0) >= 1
     snap = holder.snapshot()
     assert snap.cues and all("Lift your toes" in c for _, c in snap.cues)

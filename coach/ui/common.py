@@ -15,6 +15,11 @@ log = logging.getLogger(__name__)
 SELECTED_KEY = "coach_selected_exercise"
 
 
+def md_escape(text: str) -> str:
+    """Text from a user (an uploaded file's name) shown as text, never as Markdown or a link."""
+    return "".join(f"\\{c}" if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in text)
+
+
 def guarded(render: Callable[[], None]) -> None:
     """Run a page; any error becomes a plain message (details go to the server log only).
 

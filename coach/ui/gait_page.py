@@ -43,8 +43,9 @@ from coach.landmarks import LEG_SEGMENTS, LEGS, Pose, Side
 from coach.models import ModelUnavailableError
 from coach.session import AudioEvent, AudioQueue, SessionClock
 from coach.ui.audio import audio_player
-from coach.ui.live import AMBER, WHITE, _banner, _corner
-from coach.ui.review_page import VIDEO_TYPES, ReviewError, _md_escape
+from coach.ui.common import md_escape
+from coach.ui.live import AMBER, WHITE, draw_banner, draw_corner
+from coach.ui.review_page import VIDEO_TYPES, ReviewError
 from coach.ui.state import (
     Settings,
     estimator_factory,
@@ -141,10 +142,13 @@ def _num(v: Any, nd: int) -> float | None:
     return round(float(v), nd) if isinstance(v, int | float) else None
 
 
-def steps_table(steps: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One row per step in words a therapist reads: landing, clearance, angles, signs."""
+def steps_table(steps: Sequence[dict[str, Any]], first: int = 1) -> pd.DataFrame:
+    """One row per step in words a therapist reads: landing, clearance, angles, signs.
+
+    `first` is the number of the first row's step (the live panel shows only the last few).
+    """
     rows = []
-    for n, d in enumerate(steps, 1):
+    for n, d in enumerate(steps, first):
         step = _step(d)
         signs = step_signs(step, DEFAULT_FLAGS) if step is not None else []
         issues = d.get("issues") or []
@@ -361,7 +365,7 @@ def analyse_walk(name: str, data: bytes, model: str, key: tuple[str, str]) -> Ga
         shutil.rmtree(workdir, ignore_errors=True)
         log.info("unreadable gait upload %s: %s", name, exc)
         raise ReviewError(
-            f"“{_md_escape(name)}” could not be read as a video. Please upload a video file "
+            f"“{md_escape(name)}” could not be read as a video. Please upload a video file "
             "(for example MP4 or MOV) straight from your phone or camera."
         ) from None
     except ModelUnavailableError as exc:
@@ -528,8 +532,8 @@ def _show_report(result: GaitResult) -> None:
     with video_col:
         if result.annotated is not None:
             bouts = report.get("bouts") or []
-            start = max(0.0, float(bouts[0].get("start_s") or 0.0) - 0.5) if bouts else 0.0
-            st.video(result.annotated.read_bytes(), format="video/mp4", start_time=int(start))
+            start = float(bouts[0].get("start_s") or 0.0) if bouts else 0.0
+            st.video(result.annotated.read_bytes(), format="video/mp4", start_time=start)
             st.caption(
                 ("The video starts where the measured walk begins. " if start >= 1 else "")
                 + "Blue: the left leg, orange: the right leg, grey: parts not measured. Each "
@@ -608,7 +612,7 @@ def _recorded_tab(settings: Settings) -> None:
     speed = report.get("fps_processed")
     cut = f" · only the first {MAX_S:.0f} s analysed" if duration >= MAX_S - 0.5 else ""
     st.caption(
-        f"{_md_escape(result.name)} · {duration:.1f} s · model {model}"
+        f"{md_escape(result.name)} · {duration:.1f} s · model {model}"
         + (f" · analysed at {speed:.0f} frames/s" if speed else "")
         + cut
     )
@@ -784,7 +788,7 @@ class GaitVideoProcessor(VideoProcessorBase):
         try:
             estimator = self._get_estimator()
             if estimator is None:
-                _banner(img, ["The pose model is not available: see the message on the page."])
+                draw_banner(img, ["The pose model is not available: see the message on the page."])
             else:
                 now = time.monotonic()
                 t_s = self.holder.session_time(self, frame.time, now)
@@ -821,11 +825,11 @@ def draw_gait_overlay(
                     continue
                 p0, p1 = (round(ka.x), round(ka.y)), (round(kb.x), round(kb.y))
                 cv2.line(img, p0, p1, WHITE, thick, cv2.LINE_AA)
-    _corner(img, f"Steps {frame.steps}")
+    draw_corner(img, f"Steps {frame.steps}")
     if cue:
-        _banner(img, [cue], AMBER)
+        draw_banner(img, [cue], AMBER)
     elif frame.message:
-        _banner(img, [frame.message])
+        draw_banner(img, [frame.message])
 
 
 def _gait_holder(model: str) -> GaitHolder:
@@ -879,10 +883,11 @@ def live_panel(holder: GaitHolder, settings: Settings, playing: bool) -> None:
         st.caption("Coach: good steps - keep going.")
     if snap.gait == "running":
         st.caption("This looks like running: cues are for walking, so they are paused.")
-    if snap.recent:
-        table = steps_table(snap.recent)
+    if snap.recent and playing:  # once stopped, the whole walk is shown below
+        table = steps_table(snap.recent, first=snap.steps - len(snap.recent) + 1)
+        table = table.rename(columns={"Toe clearance (leg lengths)": "Toe clearance"})
         st.dataframe(
-            table[["Step", "Side", "Landing", "Toe clearance (leg lengths)", "Signs"]],
+            table[["Step", "Side", "Landing", "Toe clearance", "Signs"]],
             hide_index=True,
             width="stretch",
         )

@@ -208,7 +208,7 @@ class CoachVideoProcessor(VideoProcessorBase):
         try:
             estimator = self._get_estimator()
             if estimator is None:
-                _banner(img, ["The pose model is not available: see the message on the page."])
+                draw_banner(img, ["The pose model is not available: see the message on the page."])
             else:
                 now = time.monotonic()
                 t_s = self.holder.session_time(self, frame.time, now)
@@ -256,7 +256,7 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
-def _banner(
+def draw_banner(
     img: np.ndarray,
     lines: list[str],
     color: tuple[int, int, int] = WHITE,
@@ -283,7 +283,7 @@ def _banner(
         cv2.rectangle(img, (12, h - int(12 * scale)), (x1, h - int(6 * scale)), GREEN, -1)
 
 
-def _corner(img: np.ndarray, text: str) -> None:
+def draw_corner(img: np.ndarray, text: str) -> None:
     """Top-right label on a dark box (the set number), above the target gauge."""
     h, w = img.shape[:2]
     scale = max(0.5, h / 720) * 0.9
@@ -298,15 +298,16 @@ def draw_overlay(img: np.ndarray, result: FrameResult, status: LiveStatus, ex: E
     if stage in (Stage.SETUP, Stage.CALIBRATING):
         # Cues and "Reps 0" would compete with the set-up instruction: show that alone.
         annotate(img, replace(result, active_cue=None), ex)
-        _banner(img, [status.message], AMBER if stage is Stage.SETUP else WHITE, status.progress)
+        color = AMBER if stage is Stage.SETUP else WHITE
+        draw_banner(img, [status.message], color, status.progress)
         return
     annotate(img, result, ex)
     plan = status.plan
     if plan.sets > 1:
-        _corner(img, f"Set {plan.set_no} of {plan.sets}")
+        draw_corner(img, f"Set {plan.set_no} of {plan.sets}")
     if stage is Stage.RESTING:
-        _banner(
+        draw_banner(
             img, [f"Rest {plan.rest_left_s:.0f} s - next: set {plan.set_no + 1} of {plan.sets}"]
         )
     elif stage is Stage.DONE:
-        _banner(img, ["All sets done - well done!"], GREEN)
+        draw_banner(img, ["All sets done - well done!"], GREEN)

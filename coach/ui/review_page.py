@@ -23,7 +23,7 @@ from coach.exercise import Exercise, Signal
 from coach.models import ModelUnavailableError
 from coach.side_select import SideChoice
 from coach.ui.charts import RANGE_CAPTION, RepSpan, angle_chart, rom_chart
-from coach.ui.common import exercise_picker
+from coach.ui.common import exercise_picker, md_escape
 from coach.ui.state import get_hooks, get_settings, make_estimator
 from coach.video import VideoReadError
 
@@ -45,11 +45,6 @@ class ReviewResult:
 
     def discard(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def _md_escape(text: str) -> str:
-    """An uploaded file's name, shown as text (never as Markdown or a link)."""
-    return "".join(f"\\{c}" if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in text)
 
 
 class ReviewError(Exception):
@@ -97,7 +92,7 @@ def analyse_upload(
         shutil.rmtree(workdir, ignore_errors=True)
         log.info("unreadable upload %s: %s", name, exc)
         raise ReviewError(
-            f"“{_md_escape(name)}” could not be read as a video. Please upload a video file "
+            f"“{md_escape(name)}” could not be read as a video. Please upload a video file "
             "(for example MP4 or MOV) straight from your phone or camera."
         ) from None
     except ModelUnavailableError as exc:
@@ -245,7 +240,7 @@ def render() -> None:
             return
         st.session_state[RESULT_KEY] = result
     st.caption(
-        f"{_md_escape(result.name)} · {ex.name} · model {settings.model} · "
+        f"{md_escape(result.name)} · {ex.name} · model {settings.model} · "
         f"analysed at {result.report.fps_processed:.0f} frames/s"
     )
     _show(result, ex)
