@@ -21,12 +21,13 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
+from coach.closeable import Closeable
 from coach.landmarks import Landmark, Pose
 from coach.models import resolve_model
 from coach.video import filtered_stderr
@@ -112,7 +113,7 @@ def _register_exit_hook() -> None:
         _exit_hook_registered = True
 
 
-class MediaPipePose:
+class MediaPipePose(Closeable):
     """`PoseEstimator` backed by one MediaPipe Tasks PoseLandmarker (one person).
 
     Modes:
@@ -292,17 +293,6 @@ class MediaPipePose:
         if landmarker is not None:
             _open_instances.discard(self)
             landmarker.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"

@@ -24,11 +24,12 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
 import cv2
 import numpy as np
+
+from coach.closeable import Closeable
 
 __all__ = [
     "DEFAULT_FPS",
@@ -74,7 +75,7 @@ def _read(cap: cv2.VideoCapture) -> _Decoded | None:
     return np.asarray(frame), float(cap.get(cv2.CAP_PROP_POS_MSEC))
 
 
-class VideoSource:
+class VideoSource(Closeable):
     """An opened video file: metadata plus iteration over ``(t_s, frame_bgr)``.
 
     Iterating a second time re-opens the file and starts again from the first frame.
@@ -185,17 +186,6 @@ class VideoSource:
                 self._cap = None
             self._first = None
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return (
             f"VideoSource({self.path.name!r}, {self.width}x{self.height}, "
@@ -283,7 +273,7 @@ def _opencv_has_avc1() -> bool:
     return _avc1_supported
 
 
-class VideoWriter:
+class VideoWriter(Closeable):
     """Write BGR frames to an MP4 that browsers can play.
 
     Strategy, recorded in `encoding`:
@@ -424,14 +414,3 @@ class VideoWriter:
         if self._raw_path is not None:
             self._raw_path.unlink(missing_ok=True)
             self._raw_path = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

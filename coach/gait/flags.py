@@ -149,7 +149,7 @@ def clearance_flag(steps: Sequence[Step], side: Side, cfg: FlagConfig) -> Flag |
     message = (
         f"Low toe clearance on the {name} side: in mid-swing the {name} toes came to "
         f"{med:.3f} leg lengths above the floor (median of {ev.n} steps; below "
-        f"{cfg.low_clearance_legs:.2f} is low)"
+        f"{cfg.low_clearance_legs:.3f} is low)"
         + (f", and at or below floor level in {drag} of them (toe drag)." if drag else ".")
     )
     return Flag(

@@ -1,14 +1,23 @@
-"""Helpers every page uses: the error guard, the exercise picker, the dose in words."""
+"""Helpers every page uses: the error guard, the exercise picker, the dose in words, the
+camera widget."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
+from streamlit_webrtc import VideoProcessorBase, WebRtcMode, webrtc_streamer
 
 from coach.exercise import Exercise, ExerciseError, Mode
-from coach.ui.state import get_exercises
+from coach.ui.state import (
+    Settings,
+    get_exercises,
+    get_hooks,
+    media_constraints,
+    rtc_configuration,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +98,29 @@ def exercise_picker(
         help=help,
     )
     return exercises[str(chosen)]
+
+
+def camera_streamer(
+    key: str,
+    settings: Settings,
+    processor_factory: Callable[[], VideoProcessorBase],
+    **options: Any,
+) -> Any:
+    """The WebRTC camera widget (the test hooks' stand-in under test), video processed on
+    the server, shown full width; `options` go to `webrtc_streamer` as they are."""
+    streamer = get_hooks().streamer or webrtc_streamer
+    return streamer(
+        key=key,
+        mode=WebRtcMode.SENDRECV,
+        rtc_configuration=rtc_configuration(settings),
+        media_stream_constraints=media_constraints(settings),
+        video_processor_factory=processor_factory,
+        async_processing=True,
+        **options,
+        video_html_attrs={
+            "autoPlay": True,
+            "controls": False,
+            "muted": True,
+            "style": {"width": "100%", "borderRadius": "8px"},
+        },
+    )

@@ -11,21 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from coach.exercise import Exercise, Mode, Signal
 from coach.session import Stage
 from coach.ui.audio import audio_player
-from coach.ui.common import SELECTED_KEY, dose_text, exercise_picker
+from coach.ui.common import SELECTED_KEY, camera_streamer, dose_text, exercise_picker
 from coach.ui.live import CoachVideoProcessor, LiveConfig, LiveHolder, LiveSnapshot
-from coach.ui.state import (
-    Settings,
-    estimator_factory,
-    get_hooks,
-    get_settings,
-    media_constraints,
-    rtc_configuration,
-)
+from coach.ui.state import Settings, estimator_factory, get_settings
 from coach.ui.summary import render_summary
 
 HOLDER_KEY = "coach_live_holder"
@@ -60,21 +52,11 @@ def _skip_calibration(holder: LiveHolder) -> None:
 
 
 def _streamer(holder: LiveHolder, settings: Settings, ended: bool) -> Any:
-    streamer = get_hooks().streamer or webrtc_streamer
-    return streamer(
-        key=f"coach-live-{holder.id}",
-        mode=WebRtcMode.SENDRECV,
-        rtc_configuration=rtc_configuration(settings),
-        media_stream_constraints=media_constraints(settings),
-        video_processor_factory=lambda: CoachVideoProcessor(holder),
-        async_processing=True,
+    return camera_streamer(
+        f"coach-live-{holder.id}",
+        settings,
+        lambda: CoachVideoProcessor(holder),
         desired_playing_state=False if ended else None,
-        video_html_attrs={
-            "autoPlay": True,
-            "controls": False,
-            "muted": True,
-            "style": {"width": "100%", "borderRadius": "8px"},
-        },
     )
 
 

@@ -13,49 +13,38 @@ same per-step table and charts, built from `Step.to_dict()` rows.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import shutil
-import tempfile
-import threading
 import time
-import uuid
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import altair as alt
-import av
 import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit_webrtc import VideoProcessorBase, WebRtcMode, webrtc_streamer
 
 from coach.gait.analyze import analyze_gait_video
 from coach.gait.flags import DEFAULT_FLAGS, step_signs
 from coach.gait.live import GaitFrame, GaitTracker
 from coach.gait.metrics import Step
 from coach.landmarks import LEG_SEGMENTS, LEGS, Pose, Side
-from coach.models import ModelUnavailableError
-from coach.session import AudioEvent, AudioQueue, SessionClock
+from coach.session import AudioEvent, AudioQueue
 from coach.ui.audio import audio_player
-from coach.ui.common import md_escape
-from coach.ui.live import AMBER, WHITE, draw_banner, draw_corner
-from coach.ui.review_page import VIDEO_TYPES, ReviewError
-from coach.ui.state import (
-    Settings,
-    estimator_factory,
-    get_hooks,
-    get_settings,
-    make_estimator,
-    media_constraints,
-    rtc_configuration,
+from coach.ui.common import camera_streamer, md_escape
+from coach.ui.live import AMBER, WHITE, PoseStreamProcessor, StreamHolder, draw_banner, draw_corner
+from coach.ui.state import Settings, estimator_factory, get_settings
+from coach.ui.upload import (
+    VIDEO_TYPES,
+    analysing_upload,
+    annotated_or_none,
+    kept_result,
+    upload_data,
 )
-from coach.video import VideoReadError
 
 if TYPE_CHECKING:
     from streamlit.delta_generator import DeltaGenerator
@@ -73,7 +62,6 @@ CUE_SHOW_S = 4.0
 """How long a cue stays on the video and the panel after it was given."""
 MAX_S = 120.0
 """Only this much of an upload is analysed: a longer walk adds little and ties up the server."""
-FPS_WINDOW_S = 3.0
 
 LEFT_HEX, RIGHT_HEX = "#288ceb", "#ff9600"  # coach.gait.annotate's side colours, as RGB
 KIND_TEXT = {"heel": "heel first", "flat": "flat foot", "toe": "toes first"}
@@ -332,54 +320,25 @@ class GaitResult:
 
 def analyse_walk(name: str, data: bytes, model: str, key: tuple[str, str]) -> GaitResult:
     """Write the upload to a private temp folder and analyse it, with a progress bar."""
-    workdir = Path(tempfile.mkdtemp(prefix="coach-gait-"))
-    suffix = Path(name).suffix.lower() or ".mp4"
-    src = workdir / f"upload{suffix if len(suffix) <= 6 else '.mp4'}"
-    src.write_bytes(data)
-    annotated = workdir / "annotated.mp4"
-    bar = st.progress(0.0, text="Step 1 of 2: finding the walker in your video...")
-    last = [0.0]
+    first = "Step 1 of 2: finding the walker in your video..."
 
-    def progress(i: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.25 and i != total:
-            return
-        last[0] = now
-        frac = min(1.0, i / total) if total > 0 else 0.0
-        text = f"Step 1 of 2: finding the walker in your video... frame {i} of {max(total, i)}"
+    def frame_text(i: int, total: int) -> str:
         if i >= total:
-            text = "Step 2 of 2: measuring the steps and drawing the annotated video..."
-        bar.progress(frac, text=text)
+            return "Step 2 of 2: measuring the steps and drawing the annotated video..."
+        return f"{first} frame {i} of {max(total, i)}"
 
-    estimator = make_estimator(model) if get_hooks().estimator_factory is not None else None
-    try:
+    with analysing_upload(
+        name, data, model, prefix="coach-gait-", first_text=first, frame_text=frame_text
+    ) as job:
         report = analyze_gait_video(
-            src,
+            job.src,
             model=model,
-            annotated=annotated,
-            progress=progress,
-            estimator=estimator,
+            annotated=job.annotated,
+            progress=job.progress,
+            estimator=job.estimator,
             max_s=MAX_S,
         )
-    except VideoReadError as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
-        log.info("unreadable gait upload %s: %s", name, exc)
-        raise ReviewError(
-            f"“{md_escape(name)}” could not be read as a video. Please upload a video file "
-            "(for example MP4 or MOV) straight from your phone or camera."
-        ) from None
-    except ModelUnavailableError as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise ReviewError(f"The pose model could not be loaded. {exc}") from None
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)  # the page reports it; leave no files
-        raise
-    finally:
-        if estimator is not None:
-            estimator.close()
-        bar.empty()
-    ok = annotated.is_file() and annotated.stat().st_size > 0
-    return GaitResult(key, name, report, workdir, annotated if ok else None)
+    return GaitResult(key, name, report, job.workdir, annotated_or_none(job.annotated))
 
 
 def _show_flags(report: dict[str, Any]) -> None:
@@ -591,22 +550,16 @@ def _recorded_tab(settings: Settings) -> None:
             result.discard()
             st.session_state.pop(RESULT_KEY, None)
         return
-    data = upload.getvalue()
-    if not data:
-        st.error("The uploaded file is empty. Please choose the video again.")
+    uploaded = upload_data(upload)
+    if uploaded is None:
         return
-    digest = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    data, digest = uploaded
     key = (digest, model)
-    if not isinstance(result, GaitResult) or result.key != key:
-        if isinstance(result, GaitResult):
-            result.discard()
-            st.session_state.pop(RESULT_KEY, None)
-        try:
-            result = analyse_walk(upload.name, data, model, key)
-        except ReviewError as exc:
-            st.error(str(exc))
-            return
-        st.session_state[RESULT_KEY] = result
+    result = kept_result(
+        RESULT_KEY, GaitResult, key, lambda: analyse_walk(upload.name, data, model, key)
+    )
+    if result is None:
+        return
     report = result.report
     duration = report.get("duration_s") or 0.0
     speed = report.get("fps_processed")
@@ -643,40 +596,26 @@ class GaitSnapshot:
     streaming: bool
 
 
-class GaitHolder:
+class GaitHolder(StreamHolder):
     """One live practice walk, shared by the camera thread (writer) and the page (reader)."""
 
     def __init__(self, model: str, factory: Callable[[], PoseEstimator]) -> None:
-        self.id = uuid.uuid4().hex[:12]
+        super().__init__(factory)
         self.model = model
-        self.estimator_factory = factory
-        self._lock = threading.Lock()
         self._tracker = GaitTracker()
-        self._clock = SessionClock()
         self._audio = AudioQueue()
         self._last: GaitFrame | None = None
         self._cue: tuple[float, str] | None = None
         self._cues: list[tuple[float, str]] = []
-        self._frames = 0
-        self._times: deque[float] = deque()
-        self._error: str | None = None
-        self._streams = 0
 
     # -- camera thread --------------------------------------------------------------------
-
-    def session_time(self, stream: object, frame_time_s: float | None, now_s: float) -> float:
-        with self._lock:
-            return self._clock.to_session(stream, frame_time_s, now_s)
 
     def update(self, pose: Pose | None, t_s: float, now_s: float) -> tuple[GaitFrame, str | None]:
         """Feed one frame's pose; returns the tracker's frame and the cue to show now."""
         with self._lock:
             frame = self._tracker.update(pose, t_s)
             self._last = frame
-            self._frames += 1
-            self._times.append(now_s)
-            while self._times and now_s - self._times[0] > FPS_WINDOW_S:
-                self._times.popleft()
+            self._count_frame(now_s)
             if frame.cue:
                 self._cue = (t_s, frame.cue)
                 self._cues.append((t_s, frame.cue))
@@ -688,29 +627,11 @@ class GaitHolder:
             return None
         return self._cue[1]
 
-    def stream_started(self) -> None:
-        with self._lock:
-            self._streams += 1
-            self._error = None
-
-    def stream_ended(self) -> None:
-        with self._lock:
-            self._streams = max(0, self._streams - 1)
-            self._times.clear()
-
-    def set_error(self, message: str) -> None:
-        with self._lock:
-            self._error = message
-
     # -- page -----------------------------------------------------------------------------
 
     def snapshot(self, recent: int = 6) -> GaitSnapshot:
         with self._lock:
             last = self._last
-            fps = 0.0
-            if len(self._times) >= 2:
-                span = self._times[-1] - self._times[0]
-                fps = (len(self._times) - 1) / span if span > 0 else 0.0
             steps = self._tracker.steps
             return GaitSnapshot(
                 steps=len(steps),
@@ -724,7 +645,7 @@ class GaitHolder:
                 recent=tuple(s.to_dict() for s in steps[-recent:]),
                 events=tuple(self._audio.events),
                 frames=self._frames,
-                fps=fps,
+                fps=self._fps(),
                 error=self._error,
                 streaming=self._streams > 0,
             )
@@ -750,65 +671,17 @@ class GaitHolder:
             return len(self._tracker.steps)
 
 
-class GaitVideoProcessor(VideoProcessorBase):
-    """One per camera stream: owns the landmarker; frame in, steps counted, overlay out."""
+class GaitVideoProcessor(PoseStreamProcessor[GaitHolder]):
+    """One per camera stream: frame in, steps counted, overlay out (dropped frames: the
+    tracker bridges the gap)."""
 
-    def __init__(self, holder: GaitHolder) -> None:
-        self.holder = holder
-        self._estimator: PoseEstimator | None = None
-        self._failed = False
-        self._closed = False
-        holder.stream_started()
+    failure_log = "live gait frame processing failed"
 
-    def _get_estimator(self) -> PoseEstimator | None:
-        # Created on the first frame, on the processing thread: a slow model load never
-        # blocks the WebRTC event loop.
-        if self._estimator is None and not self._failed and not self._closed:
-            try:
-                self._estimator = self.holder.estimator_factory()
-            except ModelUnavailableError as exc:
-                self._failed = True
-                self.holder.set_error(f"The pose model could not be loaded. {exc}")
-            except Exception:
-                log.exception("could not create the pose model")
-                self._failed = True
-                self.holder.set_error("The pose model could not be started on the server.")
-        return self._estimator
-
-    def recv(self, frame: av.VideoFrame) -> av.VideoFrame:
-        return self.process(frame)
-
-    async def recv_queued(self, frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
-        """Only the newest frame is analysed; the tracker bridges the gap."""
-        return [self.process(frames[-1])]
-
-    def process(self, frame: av.VideoFrame) -> av.VideoFrame:
-        """Frame in, annotated frame out; never raises (the stream must keep running)."""
-        img = frame.to_ndarray(format="bgr24")
-        try:
-            estimator = self._get_estimator()
-            if estimator is None:
-                draw_banner(img, ["The pose model is not available: see the message on the page."])
-            else:
-                now = time.monotonic()
-                t_s = self.holder.session_time(self, frame.time, now)
-                pose = estimator.detect(img, t_s)  # outside the lock: the slow part
-                result, cue = self.holder.update(pose, t_s, now)
-                draw_gait_overlay(img, pose, result, cue)
-        except Exception:
-            log.exception("live gait frame processing failed")
-            self.holder.set_error("Something went wrong analysing the camera picture.")
-        return av.VideoFrame.from_ndarray(img, format="bgr24")
-
-    def on_ended(self) -> None:
-        self._closed = True
-        estimator, self._estimator = self._estimator, None
-        if estimator is not None:
-            try:
-                estimator.close()
-            except Exception:
-                log.exception("closing the pose model failed")
-        self.holder.stream_ended()
+    def handle(
+        self, img: np.ndarray, pose: Pose | None, t_s: float, now_s: float, dropped: int
+    ) -> None:
+        result, cue = self.holder.update(pose, t_s, now_s)
+        draw_gait_overlay(img, pose, result, cue)
 
 
 def draw_gait_overlay(
@@ -900,20 +773,8 @@ def live_panel(holder: GaitHolder, settings: Settings, playing: bool) -> None:
 
 
 def _streamer(holder: GaitHolder, settings: Settings) -> Any:
-    streamer = get_hooks().streamer or webrtc_streamer
-    return streamer(
-        key=f"coach-gait-live-{holder.id}",
-        mode=WebRtcMode.SENDRECV,
-        rtc_configuration=rtc_configuration(settings),
-        media_stream_constraints=media_constraints(settings),
-        video_processor_factory=lambda: GaitVideoProcessor(holder),
-        async_processing=True,
-        video_html_attrs={
-            "autoPlay": True,
-            "controls": False,
-            "muted": True,
-            "style": {"width": "100%", "borderRadius": "8px"},
-        },
+    return camera_streamer(
+        f"coach-gait-live-{holder.id}", settings, lambda: GaitVideoProcessor(holder)
     )
 
 

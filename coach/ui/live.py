@@ -22,7 +22,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import av
 import cv2
@@ -72,55 +72,30 @@ class LiveSnapshot:
     streaming: bool
 
 
-class LiveHolder:
-    """One live session shared by the camera thread (writer) and the page (reader)."""
+class StreamHolder:
+    """The part of a holder every live page shares: the lock, the session clock, and the
+    stream's frame count, frame rate, open streams and last error.
 
-    def __init__(
-        self,
-        exercise: Exercise,
-        config: LiveConfig,
-        estimator_factory: Callable[[], PoseEstimator],
-    ) -> None:
+    The camera thread writes, the page reads, both under `_lock`; a subclass counts its
+    frames with `_count_frame` and reads the rate with `_fps`, both under the lock.
+    """
+
+    def __init__(self, estimator_factory: Callable[[], PoseEstimator]) -> None:
         self.id = uuid.uuid4().hex[:12]
-        self.exercise = exercise
-        self.config = config
         self.estimator_factory = estimator_factory
         self._lock = threading.Lock()
-        self._session = LiveSession(exercise, side=config.side, calibrate=config.calibrate)
         self._clock = SessionClock()
         self._frames = 0
         self._dropped = 0
         self._times: deque[float] = deque()
         self._error: str | None = None
         self._streams = 0
-        self._frame_ms = 0.0
-        self._model_ms = 0.0
 
-    # -- camera thread --------------------------------------------------------------------
+    # -- camera thread (the processor) ------------------------------------------------------
 
     def session_time(self, stream: object, frame_time_s: float | None, now_s: float) -> float:
         with self._lock:
             return self._clock.to_session(stream, frame_time_s, now_s)
-
-    def process(
-        self, pose: Pose | None, t_s: float, brightness: float, now_s: float, dropped: int
-    ) -> tuple[FrameResult, LiveStatus]:
-        """Hand one frame's pose to the session (called by the camera thread)."""
-        with self._lock:
-            result = self._session.process_pose(pose, t_s, brightness)
-            self._frames += 1
-            self._dropped += dropped
-            self._times.append(now_s)
-            while self._times and now_s - self._times[0] > FPS_WINDOW_S:
-                self._times.popleft()
-            return result, self._session.status
-
-    def record_timing(self, frame_ms: float, model_ms: float) -> None:
-        """Smoothed per-frame costs, shown to the therapist and read by the benchmark."""
-        with self._lock:
-            a = 0.1 if self._frame_ms else 1.0
-            self._frame_ms += a * (frame_ms - self._frame_ms)
-            self._model_ms += a * (model_ms - self._model_ms)
 
     def stream_started(self) -> None:
         with self._lock:
@@ -136,21 +111,67 @@ class LiveHolder:
         with self._lock:
             self._error = message
 
+    def _count_frame(self, now_s: float, dropped: int = 0) -> None:
+        """One analysed frame (and the ones dropped before it); hold the lock."""
+        self._frames += 1
+        self._dropped += dropped
+        self._times.append(now_s)
+        while self._times and now_s - self._times[0] > FPS_WINDOW_S:
+            self._times.popleft()
+
+    def _fps(self) -> float:
+        """Analysed frames per second over the last `FPS_WINDOW_S`; hold the lock."""
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+class LiveHolder(StreamHolder):
+    """One live session shared by the camera thread (writer) and the page (reader)."""
+
+    def __init__(
+        self,
+        exercise: Exercise,
+        config: LiveConfig,
+        estimator_factory: Callable[[], PoseEstimator],
+    ) -> None:
+        super().__init__(estimator_factory)
+        self.exercise = exercise
+        self.config = config
+        self._session = LiveSession(exercise, side=config.side, calibrate=config.calibrate)
+        self._frame_ms = 0.0
+        self._model_ms = 0.0
+
+    # -- camera thread --------------------------------------------------------------------
+
+    def process(
+        self, pose: Pose | None, t_s: float, brightness: float, now_s: float, dropped: int
+    ) -> tuple[FrameResult, LiveStatus]:
+        """Hand one frame's pose to the session (called by the camera thread)."""
+        with self._lock:
+            result = self._session.process_pose(pose, t_s, brightness)
+            self._count_frame(now_s, dropped)
+            return result, self._session.status
+
+    def record_timing(self, frame_ms: float, model_ms: float) -> None:
+        """Smoothed per-frame costs, shown to the therapist and read by the benchmark."""
+        with self._lock:
+            a = 0.1 if self._frame_ms else 1.0
+            self._frame_ms += a * (frame_ms - self._frame_ms)
+            self._model_ms += a * (model_ms - self._model_ms)
+
     # -- page -----------------------------------------------------------------------------
 
     def snapshot(self) -> LiveSnapshot:
         with self._lock:
             s = self._session
-            fps = 0.0
-            if len(self._times) >= 2:
-                span = self._times[-1] - self._times[0]
-                fps = (len(self._times) - 1) / span if span > 0 else 0.0
             return LiveSnapshot(
                 status=s.status,
                 events=tuple(s.audio.events),
                 frames=self._frames,
                 dropped=self._dropped,
-                fps=fps,
+                fps=self._fps(),
                 frame_ms=self._frame_ms,
                 model_ms=self._model_ms,
                 error=self._error,
@@ -169,10 +190,19 @@ class LiveHolder:
             return len(self._session.log.reps)
 
 
-class CoachVideoProcessor(VideoProcessorBase):
-    """One per camera stream: owns the landmarker, turns frames into annotated frames."""
+H = TypeVar("H", bound=StreamHolder)
 
-    def __init__(self, holder: LiveHolder) -> None:
+
+class PoseStreamProcessor(VideoProcessorBase, Generic[H]):
+    """One per camera stream: owns the landmarker, runs it on the newest frame, cleans up.
+
+    Subclasses implement `handle` (hand the pose to their holder, draw the overlay in
+    place) and may override `record_timing`. Runs on streamlit-webrtc's thread: no `st.*`.
+    """
+
+    failure_log = "live frame processing failed"
+
+    def __init__(self, holder: H) -> None:
         self.holder = holder
         self._estimator: PoseEstimator | None = None
         self._failed = False
@@ -215,14 +245,22 @@ class CoachVideoProcessor(VideoProcessorBase):
                 before = time.perf_counter()
                 pose = estimator.detect(img, t_s)  # outside the lock: the slow part
                 model_s = time.perf_counter() - before
-                result, status = self.holder.process(pose, t_s, brightness_of(img), now, dropped)
-                draw_overlay(img, result, status, self.holder.exercise)
+                self.handle(img, pose, t_s, now, dropped)
                 total_s = time.perf_counter() - started
-                self.holder.record_timing(1000 * total_s, 1000 * model_s)
+                self.record_timing(1000 * total_s, 1000 * model_s)
         except Exception:
-            log.exception("live frame processing failed")
+            log.exception(self.failure_log)
             self.holder.set_error("Something went wrong analysing the camera picture.")
         return av.VideoFrame.from_ndarray(img, format="bgr24")
+
+    def handle(
+        self, img: np.ndarray, pose: Pose | None, t_s: float, now_s: float, dropped: int
+    ) -> None:
+        """Hand one frame's pose to the holder and draw the overlay on `img` (BGR, in place)."""
+        raise NotImplementedError
+
+    def record_timing(self, frame_ms: float, model_ms: float) -> None:
+        """The frame's total and model cost in ms; ignored unless a subclass keeps them."""
 
     def on_ended(self) -> None:
         self._closed = True
@@ -233,6 +271,19 @@ class CoachVideoProcessor(VideoProcessorBase):
             except Exception:
                 log.exception("closing the pose model failed")
         self.holder.stream_ended()
+
+
+class CoachVideoProcessor(PoseStreamProcessor[LiveHolder]):
+    """The Exercise page's processor: the pose goes to the `LiveSession`, reps on the overlay."""
+
+    def handle(
+        self, img: np.ndarray, pose: Pose | None, t_s: float, now_s: float, dropped: int
+    ) -> None:
+        result, status = self.holder.process(pose, t_s, brightness_of(img), now_s, dropped)
+        draw_overlay(img, result, status, self.holder.exercise)
+
+    def record_timing(self, frame_ms: float, model_ms: float) -> None:
+        self.holder.record_timing(frame_ms, model_ms)
 
 
 # -- overlay --------------------------------------------------------------------------------

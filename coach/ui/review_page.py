@@ -6,12 +6,9 @@ moving a slider or downloading a file does not analyse the video again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,17 +17,21 @@ import streamlit as st
 
 from coach.analysis import AnalysisReport, analyze_video
 from coach.exercise import Exercise, Signal
-from coach.models import ModelUnavailableError
 from coach.side_select import SideChoice
 from coach.ui.charts import RANGE_CAPTION, RepSpan, angle_chart, rom_chart
 from coach.ui.common import exercise_picker, md_escape
-from coach.ui.state import get_hooks, get_settings, make_estimator
-from coach.video import VideoReadError
+from coach.ui.state import get_settings
+from coach.ui.upload import (
+    VIDEO_TYPES,
+    analysing_upload,
+    annotated_or_none,
+    kept_result,
+    upload_data,
+)
 
 log = logging.getLogger(__name__)
 
 RESULT_KEY = "coach_review_result"
-VIDEO_TYPES = ["video/*", ".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"]
 NO_PERSON = "No person was found"
 
 
@@ -47,10 +48,6 @@ class ReviewResult:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-class ReviewError(Exception):
-    """A plain-language reason the upload could not be analysed."""
-
-
 def analyse_upload(
     name: str,
     data: bytes,
@@ -60,55 +57,27 @@ def analyse_upload(
     key: tuple[str, str, str, str],
 ) -> ReviewResult:
     """Write the upload to a private temp folder and analyse it, with a progress bar."""
-    workdir = Path(tempfile.mkdtemp(prefix="coach-review-"))
-    suffix = Path(name).suffix.lower() or ".mp4"
-    src = workdir / f"upload{suffix if len(suffix) <= 6 else '.mp4'}"
-    src.write_bytes(data)
-    annotated = workdir / "annotated.mp4"
-    bar = st.progress(0.0, text="Analysing your video...")
-    last = [0.0]
-
-    def progress(i: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.25 and i != total:
-            return
-        last[0] = now
-        frac = min(1.0, i / total) if total > 0 else 0.0
-        bar.progress(frac, text=f"Analysing your video... frame {i} of {max(total, i)}")
-
-    hooks = get_hooks()
-    estimator = make_estimator(model) if hooks.estimator_factory is not None else None
-    try:
+    with analysing_upload(
+        name,
+        data,
+        model,
+        prefix="coach-review-",
+        first_text="Analysing your video...",
+        frame_text=lambda i, total: f"Analysing your video... frame {i} of {max(total, i)}",
+    ) as job:
         report = analyze_video(
-            src,
+            job.src,
             ex,
             model=model,
             side=side,
-            annotated=annotated,
-            progress=progress,
-            estimator=estimator,
+            annotated=job.annotated,
+            progress=job.progress,
+            estimator=job.estimator,
         )
-    except VideoReadError as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
-        log.info("unreadable upload %s: %s", name, exc)
-        raise ReviewError(
-            f"“{md_escape(name)}” could not be read as a video. Please upload a video file "
-            "(for example MP4 or MOV) straight from your phone or camera."
-        ) from None
-    except ModelUnavailableError as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise ReviewError(f"The pose model could not be loaded. {exc}") from None
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)  # the page reports it; leave no files
-        raise
-    finally:
-        if estimator is not None:
-            estimator.close()
-        bar.empty()
-    csv_path = workdir / "frames.csv"
+    csv_path = job.workdir / "frames.csv"
     report.write_csv(csv_path)
-    ok = annotated.is_file() and annotated.stat().st_size > 0
-    return ReviewResult(key, name, report, workdir, annotated if ok else None, csv_path)
+    annotated = annotated_or_none(job.annotated)
+    return ReviewResult(key, name, report, job.workdir, annotated, csv_path)
 
 
 def _show(result: ReviewResult, ex: Exercise) -> None:
@@ -222,23 +191,19 @@ def render() -> None:
     upload = st.file_uploader("Video file", type=VIDEO_TYPES, key="coach_review_upload")
     if upload is None:
         return
-    data = upload.getvalue()
-    if not data:
-        st.error("The uploaded file is empty. Please choose the video again.")
+    uploaded = upload_data(upload)
+    if uploaded is None:
         return
-    digest = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    data, digest = uploaded
     key = (digest, ex.id, settings.model, settings.side)
-    result = st.session_state.get(RESULT_KEY)
-    if not isinstance(result, ReviewResult) or result.key != key:
-        if isinstance(result, ReviewResult):
-            result.discard()
-            st.session_state.pop(RESULT_KEY, None)
-        try:
-            result = analyse_upload(upload.name, data, ex, settings.model, settings.side, key)
-        except ReviewError as exc:
-            st.error(str(exc))
-            return
-        st.session_state[RESULT_KEY] = result
+    result = kept_result(
+        RESULT_KEY,
+        ReviewResult,
+        key,
+        lambda: analyse_upload(upload.name, data, ex, settings.model, settings.side, key),
+    )
+    if result is None:
+        return
     st.caption(
         f"{md_escape(result.name)} · {ex.name} · model {settings.model} · "
         f"analysed at {result.report.fps_processed:.0f} frames/s"
