@@ -91,15 +91,18 @@ class TrackOneUntilMore:
         self.multi.close()
 
 
-def _open_estimator(model: str) -> tuple[PoseEstimator, bool]:
-    """The video-mode pose model, ready for bystanders (they are common)."""
+def open_walk_estimator(model: str) -> TrackOneUntilMore:
+    """The video-mode pose model for walking, ready for bystanders (they are common).
+
+    Used for recorded walks and for live gait practice alike.
+    """
     single = MediaPipePose(model, mode="video")
     try:
         multi = MediaPipePose(model, mode="video", num_poses=MAX_PEOPLE)
     except BaseException:
         single.close()
         raise
-    return TrackOneUntilMore(single, multi), True
+    return TrackOneUntilMore(single, multi)
 
 
 def _detect(estimator: PoseEstimator, multi: bool, frame: np.ndarray, t_s: float) -> list[Pose]:
@@ -135,9 +138,8 @@ def analyze_gait_video(
         started = time.perf_counter()
         own = estimator is None
         if estimator is None:
-            estimator, multi = _open_estimator(model)
-        else:
-            multi = hasattr(estimator, "detect_all")
+            estimator = open_walk_estimator(model)
+        multi = hasattr(estimator, "detect_all")
         try:
             for i, (t_s, frame) in enumerate(video):
                 if max_s is not None and t_s > max_s:

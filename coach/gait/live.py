@@ -20,16 +20,41 @@ about (it still counts steps). No cues while running, where those signs are norm
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coach.gait.core import analyze_series, prepare_series
 from coach.gait.events import EventConfig
 from coach.gait.flags import CUES, DEFAULT_FLAGS, FlagConfig, step_signs
-from coach.gait.metrics import Step
+from coach.gait.metrics import Step, values
+from coach.gait.person import leg_length_px, pelvis, pick_walker
 from coach.landmarks import Pose, Side
 
 CUE_PRIORITY = ("low_toe_clearance", "foot_slap_or_toe_first", "steppage")
+MIN_CADENCE_STEPS = 3
+"""Step times a window needs before it reports a cadence (one or two noisy ones do not)."""
+JUMP_LEGS = 1.0
+"""The walker's pelvis moving further than this many leg lengths, plus `JUMP_LEGS_PER_S`
+per second between sightings, is a new walk (a looped clip restarting), not a step."""
+JUMP_LEGS_PER_S = 3.0
+
+
+def since_last_jump(t_s: Sequence[float], poses: Sequence[Pose | None]) -> int:
+    """Index of the first frame after the last place where the walker jumped."""
+    start = 0
+    prev: tuple[float, Pose] | None = None
+    for i, (t, pose) in enumerate(zip(t_s, poses, strict=True)):
+        if pose is None:
+            continue
+        if prev is not None:
+            (px, py), (qx, qy) = pelvis(prev[1]), pelvis(pose)
+            leg = max(leg_length_px(prev[1]), leg_length_px(pose))
+            if math.hypot(qx - px, qy - py) / leg > JUMP_LEGS + JUMP_LEGS_PER_S * (t - prev[0]):
+                start = i
+        prev = (t, pose)
+    return start
 
 
 @dataclass(frozen=True)
@@ -70,7 +95,7 @@ class GaitTracker:
     """A longer loss of the person restarts the window (a new walk)."""
     flag_cfg: FlagConfig = DEFAULT_FLAGS
     event_cfg: EventConfig | None = None
-    _buffer: deque[tuple[float, Pose | None]] = field(default_factory=deque, init=False)
+    _buffer: deque[tuple[float, tuple[Pose, ...]]] = field(default_factory=deque, init=False)
     _size: tuple[int, int] | None = field(default=None, init=False)
     _last_analysis: float = field(default=-math.inf, init=False)
     _last_seen: float = field(default=-math.inf, init=False)
@@ -98,19 +123,29 @@ class GaitTracker:
         self._signs.clear()
         self._walking, self._message, self._cadence, self._gait = False, None, None, "unknown"
 
-    def update(self, pose: Pose | None, t_s: float) -> GaitFrame:
-        """Feed one frame's pose (None: nobody detected); timestamps must increase."""
+    def update(self, pose: Pose | Sequence[Pose] | None, t_s: float) -> GaitFrame:
+        """Feed one frame's pose, or every pose found in it; timestamps must increase.
+
+        None or an empty sequence: nobody detected. Given every person in the frame
+        (a bystander is common), the window's walker is picked as the recorded
+        analysis does (`coach.gait.person.pick_walker`); a single detection is also
+        checked that way, since a one-person model may follow someone else for a while.
+        """
         if t_s <= self._last_t:
             return self._frame(t_s, (), None, None)  # repeated or out-of-order frame: ignore
         self._last_t = t_s
-        if pose is not None:
-            if self._size is not None and (pose.width, pose.height) != self._size:
+        people: tuple[Pose, ...] = (
+            () if pose is None else (pose,) if isinstance(pose, Pose) else tuple(pose)
+        )
+        if people:
+            size = (people[0].width, people[0].height)
+            if self._size is not None and size != self._size:
                 self._buffer.clear()  # the camera changed resolution: coordinates changed
-            self._size = (pose.width, pose.height)
+            self._size = size
             if t_s - self._last_seen > self.max_gap_s:
                 self._buffer.clear()
             self._last_seen = t_s
-        self._buffer.append((t_s, pose))
+        self._buffer.append((t_s, people))
         while self._buffer and self._buffer[0][0] < t_s - self.window_s:
             self._buffer.popleft()
         if t_s - self._last_seen > self.max_gap_s:
@@ -127,9 +162,13 @@ class GaitTracker:
     def _analyze(self, now: float) -> tuple[Step, ...]:
         assert self._size is not None
         grid_t = [t for t, _ in self._buffer]
-        grid_p = [p for _, p in self._buffer]
+        walker = pick_walker(grid_t, [people for _, people in self._buffer])
+        grid_p = walker.poses
+        start = since_last_jump(grid_t, grid_p)
+        grid_t, grid_p = grid_t[start:], grid_p[start:]
         if sum(p is not None for p in grid_p) < 10:
             self._walking = False
+            self._cadence = None
             self._message = "Step into view, side-on to the camera."
             return ()
         s = prepare_series(grid_t, grid_p, *self._size)
@@ -137,8 +176,7 @@ class GaitTracker:
         bouts = a.events.bouts
         self._walking = bool(bouts) and bouts[-1].stop >= s.n - 2
         self._gait = str(a.summary.get("gait", "unknown"))
-        cadence = a.summary.get("cadence_spm")
-        self._cadence = float(cadence) if isinstance(cadence, (int, float)) else None
+        self._cadence = self._cadence_of(a.steps)
         self._message = None if self._walking else self._why_not(a.events.frame_issue[-1])
         new: list[Step] = []
         for st in a.steps:
@@ -151,6 +189,15 @@ class GaitTracker:
         self._counted = self._counted[-50:]
         self._steps.extend(new)
         return tuple(new)
+
+    @staticmethod
+    def _cadence_of(steps: Sequence[Step]) -> float | None:
+        """Median step time of the window, as the recorded summary, once there are enough."""
+        times = values(steps, None, "step_s")
+        if len(times) < MIN_CADENCE_STEPS:
+            return None
+        median = statistics.median(times)
+        return 60.0 / median if median > 0 else None
 
     @staticmethod
     def _why_not(issue: int) -> str:

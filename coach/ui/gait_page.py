@@ -610,10 +610,13 @@ class GaitHolder(StreamHolder):
 
     # -- camera thread --------------------------------------------------------------------
 
-    def update(self, pose: Pose | None, t_s: float, now_s: float) -> tuple[GaitFrame, str | None]:
-        """Feed one frame's pose; returns the tracker's frame and the cue to show now."""
+    def update(
+        self, people: Sequence[Pose], t_s: float, now_s: float
+    ) -> tuple[GaitFrame, str | None]:
+        """Feed everyone seen in one frame (the tracker picks the walker); returns the
+        tracker's frame and the cue to show now."""
         with self._lock:
-            frame = self._tracker.update(pose, t_s)
+            frame = self._tracker.update(list(people) or None, t_s)
             self._last = frame
             self._count_frame(now_s)
             if frame.cue:
@@ -676,11 +679,22 @@ class GaitVideoProcessor(PoseStreamProcessor[GaitHolder]):
     tracker bridges the gap)."""
 
     failure_log = "live gait frame processing failed"
+    _people: Sequence[Pose] = ()
+
+    def detect(self, estimator: PoseEstimator, img: np.ndarray, t_s: float) -> Pose | None:
+        """Everyone in view (bystanders are common); the tracker decides who walks."""
+        detect_all = getattr(estimator, "detect_all", None)
+        if detect_all is not None:
+            self._people = list(detect_all(img, t_s))
+        else:
+            pose = estimator.detect(img, t_s)
+            self._people = [] if pose is None else [pose]
+        return self._people[0] if self._people else None
 
     def handle(
         self, img: np.ndarray, pose: Pose | None, t_s: float, now_s: float, dropped: int
     ) -> None:
-        result, cue = self.holder.update(pose, t_s, now_s)
+        result, cue = self.holder.update(self._people, t_s, now_s)
         draw_gait_overlay(img, pose, result, cue)
 
 
@@ -710,7 +724,7 @@ def _gait_holder(model: str) -> GaitHolder:
     holder = st.session_state.get(HOLDER_KEY)
     if isinstance(holder, GaitHolder) and (holder.model == model or holder.step_count > 0):
         return holder
-    holder = GaitHolder(model, estimator_factory(model))
+    holder = GaitHolder(model, estimator_factory(model, walking=True))
     st.session_state[HOLDER_KEY] = holder
     return holder
 

@@ -243,7 +243,7 @@ class PoseStreamProcessor(VideoProcessorBase, Generic[H]):
                 now = time.monotonic()
                 t_s = self.holder.session_time(self, frame.time, now)
                 before = time.perf_counter()
-                pose = estimator.detect(img, t_s)  # outside the lock: the slow part
+                pose = self.detect(estimator, img, t_s)  # outside the lock: the slow part
                 model_s = time.perf_counter() - before
                 self.handle(img, pose, t_s, now, dropped)
                 total_s = time.perf_counter() - started
@@ -252,6 +252,10 @@ class PoseStreamProcessor(VideoProcessorBase, Generic[H]):
             log.exception(self.failure_log)
             self.holder.set_error("Something went wrong analysing the camera picture.")
         return av.VideoFrame.from_ndarray(img, format="bgr24")
+
+    def detect(self, estimator: PoseEstimator, img: np.ndarray, t_s: float) -> Pose | None:
+        """Run the model on one frame (a subclass may look for several people)."""
+        return estimator.detect(img, t_s)
 
     def handle(
         self, img: np.ndarray, pose: Pose | None, t_s: float, now_s: float, dropped: int

@@ -18,6 +18,7 @@ from typing import Any
 import streamlit as st
 
 from coach.exercise import Exercise, load_exercises
+from coach.gait.analyze import open_walk_estimator
 from coach.models import MODEL_NAMES
 from coach.pose import MediaPipePose, PoseEstimator
 from coach.side_select import SideChoice
@@ -88,11 +89,16 @@ def make_estimator(model: str) -> PoseEstimator:
     return MediaPipePose(model, mode="video")
 
 
-def estimator_factory(model: str) -> Callable[[], PoseEstimator]:
-    """A factory the camera thread can call later (it must not touch `st.*` itself)."""
+def estimator_factory(model: str, *, walking: bool = False) -> Callable[[], PoseEstimator]:
+    """A factory the camera thread can call later (it must not touch `st.*` itself).
+
+    `walking`: the gait model, which also finds bystanders so the walker can be picked.
+    """
     factory = get_hooks().estimator_factory
     if factory is not None:
         return lambda: factory(model)
+    if walking:
+        return lambda: open_walk_estimator(model)
     return lambda: MediaPipePose(model, mode="video")
 
 
