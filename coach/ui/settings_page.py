@@ -8,6 +8,7 @@ or $COACH_ICE_SERVERS), which a therapist can override here for one session.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -27,7 +28,7 @@ MODEL_HELP = {
     "full": "full: a little more accurate angles, needs a faster computer",
     "heavy": "heavy: most accurate, too slow for live use on most computers",
 }
-SIDES = {"auto": "Automatic (the leg that moves)", "left": "Left leg", "right": "Right leg"}
+SIDES = {"auto": "Automatic (the leg nearest the camera)", "left": "Left leg", "right": "Right leg"}
 ICE_KEY = "coach_settings_ice_text"
 ICE_ERROR_KEY = "coach_settings_ice_error"
 
@@ -40,6 +41,15 @@ def _widget_value(key: str, value: Any) -> None:
     """Seed a widget from the settings (widget state is forgotten when the page is left)."""
     if key not in st.session_state:
         st.session_state[key] = value
+
+
+def _bound(
+    widget: Callable[..., Any], label: str, field: str, *options: Any, **kwargs: Any
+) -> None:
+    """A widget (with its `options`, if any) that shows and edits one `Settings` field."""
+    key = f"coach_set_{field}"
+    _widget_value(key, getattr(get_settings(), field))
+    widget(label, *options, key=key, on_change=_bind, args=(field, key), **kwargs)
 
 
 def _save_ice() -> None:
@@ -59,66 +69,52 @@ def render() -> None:
     st.caption("These apply to this browser session. Changes apply to your next live session.")
 
     st.subheader("Pose model")
-    _widget_value("coach_set_model", settings.model)
-    st.radio(
+    _bound(
+        st.radio,
         "Model",
+        "model",
         list(MODEL_NAMES),
         format_func=lambda m: MODEL_HELP.get(m, m),
-        key="coach_set_model",
-        on_change=_bind,
-        args=("model", "coach_set_model"),
     )
-    _widget_value("coach_set_side", settings.side)
-    st.selectbox(
+    _bound(
+        st.selectbox,
         "Leg to measure",
+        "side",
         list(SIDES),
         format_func=lambda s: SIDES[s],
-        key="coach_set_side",
-        on_change=_bind,
-        args=("side", "coach_set_side"),
     )
-    _widget_value("coach_set_calibrate", settings.calibrate)
-    st.toggle(
+    _bound(
+        st.toggle,
         "Calibrate my neutral before counting",
-        key="coach_set_calibrate",
-        on_change=_bind,
-        args=("calibrate", "coach_set_calibrate"),
+        "calibrate",
         help="Keep the foot relaxed and still for a second before the count starts.",
     )
 
     st.subheader("Camera")
-    _widget_value("coach_set_resolution", settings.resolution)
-    st.selectbox(
+    _bound(
+        st.selectbox,
         "Picture size",
+        "resolution",
         list(RESOLUTIONS),
-        key="coach_set_resolution",
-        on_change=_bind,
-        args=("resolution", "coach_set_resolution"),
     )
-    _widget_value("coach_set_facing", settings.facing)
-    st.selectbox(
+    _bound(
+        st.selectbox,
         "Which camera",
+        "facing",
         list(FACING),
-        key="coach_set_facing",
-        on_change=_bind,
-        args=("facing", "coach_set_facing"),
         help="On a computer with several cameras, use SELECT DEVICE under the video.",
     )
 
     st.subheader("Sound")
-    _widget_value("coach_set_sound", settings.sound)
-    st.toggle(
+    _bound(
+        st.toggle,
         "Sound: a beep on each rep and spoken cues",
-        key="coach_set_sound",
-        on_change=_bind,
-        args=("sound", "coach_set_sound"),
+        "sound",
     )
-    _widget_value("coach_set_speech", settings.speech)
-    st.toggle(
+    _bound(
+        st.toggle,
         "Speak the coach's cues (when sound is on)",
-        key="coach_set_speech",
-        on_change=_bind,
-        args=("speech", "coach_set_speech"),
+        "speech",
     )
 
     st.subheader("Connection (ICE servers)")
