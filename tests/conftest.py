@@ -82,3 +82,21 @@ def side_view_pose(
         width,
         height,
     )
+
+
+def ankle_trace(t: float, still_s: float = 3.0, rep_s: float = 3.0) -> float:
+    """A session's ankle angle at `t` (degrees from neutral).
+
+    Still at neutral for `still_s`, then one rep every `rep_s`: up to +15, hold, down
+    to -10 and back.
+    """
+    if t < still_s:
+        return 0.0
+    ph = (t - still_s) % rep_s
+    if ph < 1.0:
+        return 15 * ph
+    if ph < 1.5:
+        return 15.0
+    if ph < 2.5:
+        return 15 - 25 * (ph - 1.5)
+    return -10 + 10 * (ph - 2.5) / (rep_s - 2.5)

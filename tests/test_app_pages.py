@@ -23,7 +23,7 @@ from coach.landmarks import Pose
 from coach.ui.exercise_page import HOLDER_KEY
 from coach.ui.live import CoachVideoProcessor, LiveHolder
 from coach.ui.state import HOOKS_KEY, SETTINGS_KEY, AppHooks, Settings
-from tests.conftest import side_view_pose
+from tests.conftest import ankle_trace, side_view_pose
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 EXERCISE = "coach/ui/pages/exercise.py"
@@ -32,22 +32,8 @@ LIBRARY = "coach/ui/pages/library.py"
 SETTINGS = "coach/ui/pages/settings.py"
 
 
-def ankle(t: float) -> float:
-    """Still for 3 s, then a rep every 3 s (up to +15 deg, down to -10)."""
-    if t < 3.0:
-        return 0.0
-    ph = (t - 3.0) % 3.0
-    if ph < 1.0:
-        return 15 * ph
-    if ph < 1.5:
-        return 15.0
-    if ph < 2.5:
-        return 15 - 25 * (ph - 1.5)
-    return -10 + 20 * (ph - 2.5)
-
-
 class FakePose:
-    """A `PoseEstimator` that ignores the picture: the leg follows `ankle(t)`."""
+    """A `PoseEstimator` that ignores the picture: the leg follows `ankle_trace(t)`."""
 
     def __init__(self, present: bool = True) -> None:
         self.present = present
@@ -56,7 +42,7 @@ class FakePose:
 
     def detect(self, frame_bgr: np.ndarray, t_s: float) -> Pose | None:
         self.calls += 1
-        return side_view_pose(ankle(t_s)) if self.present else None
+        return side_view_pose(ankle_trace(t_s)) if self.present else None
 
     def close(self) -> None:
         self.closed = True

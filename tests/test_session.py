@@ -28,7 +28,7 @@ from coach.session import (
     frame_brightness,
 )
 from coach.view import ViewCheck, ViewIssue
-from tests.conftest import side_view_pose
+from tests.conftest import ankle_trace, side_view_pose
 
 EXS = load_exercises()
 ROM = EXS["range_of_motion"]
@@ -36,20 +36,6 @@ ROM = EXS["range_of_motion"]
 
 def with_dose(ex: Exercise, **changes: Any) -> Exercise:
     return replace(ex, dose=replace(ex.dose, **changes))
-
-
-def ankle_trace(t: float, still_s: float = 3.0, rep_s: float = 3.0) -> float:
-    """Still at neutral for `still_s`, then reps: up to +15 deg, hold, down to -10, back."""
-    if t < still_s:
-        return 0.0
-    ph = (t - still_s) % rep_s
-    if ph < 1.0:
-        return 15 * ph
-    if ph < 1.5:
-        return 15.0
-    if ph < 2.5:
-        return 15 - 25 * (ph - 1.5)
-    return -10 + 10 * (ph - 2.5) / (rep_s - 2.5)
 
 
 def stream(
