@@ -6,9 +6,16 @@ of a recorded video, the exercise library and settings. The pages live in `coach
 
 from __future__ import annotations
 
-import streamlit as st
+from coach.native_logs import quiet_native_logs
+
+quiet_native_logs()  # before mediapipe or cv2 load: their log lines stay off the server's log
+
+import streamlit as st  # noqa: E402
+
+from coach.ui.upload import remove_stale_uploads_once  # noqa: E402
 
 st.set_page_config(page_title="Foot-drop exercise coach", page_icon="🦶", layout="wide")
+remove_stale_uploads_once()  # upload folders left by a server that was killed mid-analysis
 
 PAGES = [
     st.Page(

@@ -6,9 +6,3 @@ and `coach.ui` are the thin adapters around it. See docs/architecture.md.
 """
 
 __version__ = "0.1.0"
-
-import os as _os
-
-# OpenCV's FFmpeg backend prints its own decoder complaints ("moov atom not found")
-# straight to stderr; coach.video reports unreadable files itself, in one line.
-_os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")

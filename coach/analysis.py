@@ -30,12 +30,21 @@ from coach.landmarks import Side
 from coach.pose import PoseEstimator
 from coach.pose_batch import extract_poses
 from coach.processor import FrameProcessor, FrameResult
+from coach.progress import Progress, Stage, stage_ticker
 from coach.side_select import SideChoice
+from coach.view import ViewIssue
 from coach.video import VideoWriter, open_video
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")
 DEFAULT_MODEL = "lite"
+
+# Why a person in view could not be measured, in words (a sentence's subordinate part).
+_UNMEASURED_BECAUSE: dict[ViewIssue, str] = {
+    ViewIssue.MOVE_BACK: "the hip or knee was out of the picture",
+    ViewIssue.FOOT_OUT_OF_VIEW: "the foot was out of the picture or hidden",
+    ViewIssue.NOT_SIDE_ON: "the camera did not see the leg from the side",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,25 +217,30 @@ def analyze_video(
     model: str = DEFAULT_MODEL,
     side: SideChoice = "auto",
     annotated: Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     estimator: PoseEstimator | None = None,
 ) -> AnalysisReport:
-    """Analyse one recorded video. Raises `coach.video.VideoReadError` for unreadable input."""
+    """Analyse one recorded video. Raises `coach.video.VideoReadError` for unreadable input.
+
+    `progress` hears each stage in turn: reading, pose (frames), counting, drawing.
+    """
     started = time.perf_counter()
+    if progress is not None:
+        progress(Stage.READING, 0, 1)
     with open_video(path) as src:  # fail fast, with a clear message, on unreadable input
-        fps, size, duration, total = (
-            src.fps,
-            (src.width, src.height),
-            src.duration_s,
-            src.frame_count,
-        )
-    passes = 2 if annotated else 1
-    tick = (lambda done, n: progress(done, n * passes)) if progress is not None else None
-    poses = extract_poses(path, model=model, estimator=estimator, progress=tick)
+        fps, size, duration = src.fps, (src.width, src.height), src.duration_s
+    poses = extract_poses(
+        path, model=model, estimator=estimator, progress=stage_ticker(progress, Stage.POSE)
+    )
+    counting = stage_ticker(progress, Stage.COUNTING)
+    counting(0, len(poses))
     proc = FrameProcessor(exercise, side=side)
     results = [proc.process_pose(pose, t_s) for t_s, pose in poses]
+    counting(len(poses), len(poses))
     if annotated is not None:
-        _write_annotated(path, annotated, results, exercise, fps, size, progress, total)
+        _write_annotated(
+            path, annotated, results, exercise, fps, size, stage_ticker(progress, Stage.DRAWING)
+        )
     elapsed = max(time.perf_counter() - started, 1e-9)
     warnings = list(proc.warnings)
     t = np.array([r.t_s for r in results], dtype=float)
@@ -237,12 +251,7 @@ def analyze_video(
     if seen == 0:
         warnings.append("No person was found in this video, so nothing could be measured.")
     elif measurable == 0:
-        issues = {r.view.main_issue for r in results if r.view.main_issue is not None}
-        names = ", ".join(sorted(i.value for i in issues))
-        warnings.append(
-            f"A person was found but the leg could never be measured ({names}): film side-on "
-            "with the whole leg and foot in view."
-        )
+        warnings.append(_never_measured(results))
     elif measurable < 0.5 * len(results):
         warnings.append(
             f"The leg was measurable in only {100 * measurable / len(results):.0f}% of frames."
@@ -276,6 +285,21 @@ def analyze_video(
     )
 
 
+def _never_measured(results: list[FrameResult]) -> str:
+    """Why a person in view was never measurable, in plain words (most common reason first)."""
+    counts: dict[ViewIssue, int] = {}
+    for r in results:
+        issue = r.view.main_issue
+        if r.pose is not None and issue in _UNMEASURED_BECAUSE:
+            counts[issue] = counts.get(issue, 0) + 1
+    reasons = [_UNMEASURED_BECAUSE[i] for i in sorted(counts, key=counts.__getitem__, reverse=True)]
+    because = f": {' and '.join(reasons[:2])}" if reasons else ""
+    return (
+        f"You were seen, but your leg could not be measured{because}. Film side-on, with "
+        "your whole leg and foot in view."
+    )
+
+
 def _write_annotated(
     path: Path,
     out: Path,
@@ -283,12 +307,14 @@ def _write_annotated(
     exercise: Exercise,
     fps: float,
     size: tuple[int, int],
-    progress: Callable[[int, int], None] | None,
-    total: int,
+    progress: Callable[[int, int], None],
 ) -> None:
     """Second pass over the frames: draw each frame's result and encode."""
+    total = len(results)
+    progress(0, total)
     with open_video(path) as src, VideoWriter(out, fps, size) as writer:
         for i, ((_, frame), result) in enumerate(zip(_prefetch(src), results, strict=False)):
             writer.write(annotate(frame, result, exercise))
-            if progress is not None and (i + 1) % 15 == 0:
-                progress(min(total + i + 1, 2 * total), 2 * total)
+            if (i + 1) % 15 == 0:
+                progress(i + 1, total)
+    progress(total, total)

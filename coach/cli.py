@@ -1,7 +1,11 @@
 """Command line: `python -m coach analyze VIDEO --exercise ID`, `exercises`, `gait VIDEO`.
 
-Errors a user can cause (unreadable video, unknown exercise, model not
-available) exit non-zero with one line on stderr, never a traceback.
+Errors a user can cause (unreadable video, unknown exercise, model not available, an
+output that cannot be written) exit 2 with one line on stderr, never a traceback, and
+harm no file: outputs are checked before the analysis starts, may not name an input or
+each other, and are written to a temporary file that replaces the old one only when
+complete. Native libraries' log lines stay off stderr unless `--verbose` (or
+``COACH_DEBUG=1``) asks for them.
 """
 
 from __future__ import annotations
@@ -9,29 +13,42 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
 
-from coach.exercise import ExerciseError, load_exercises
+from coach.atomic import atomic_write_path, check_writable, remove_stale_temp_files
+from coach.exercise import ExerciseError, load_exercises, load_library
+from coach.native_logs import debug_requested, quiet_native_logs
+from coach.progress import Progress, Stage
 
 MODELS = ("lite", "full", "heavy")
 
+STAGE_LABELS: dict[Stage, str] = {
+    Stage.READING: "reading the video",
+    Stage.POSE: "finding the pose",
+    Stage.COUNTING: "measuring",
+    Stage.DRAWING: "drawing the video",
+}
+
 
 @contextmanager
-def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A tqdm bar on stderr fed by (done, total) callbacks."""
-    bar = tqdm(
-        desc=label, unit="frame", file=sys.stderr, dynamic_ncols=True, leave=False, disable=None
-    )
+def _progress_bar() -> Iterator[Progress]:
+    """A tqdm bar on stderr (only on a terminal), started afresh for each stage."""
+    bar = tqdm(unit="frame", file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)
+    current: list[Stage] = []
 
-    def update(done: int, total: int) -> None:
-        if total and bar.total != total:
+    def update(stage: Stage, done: int, total: int) -> None:
+        if current != [stage]:
+            current[:] = [stage]
+            bar.reset(total=total or None)
+            bar.set_description(STAGE_LABELS[stage], refresh=False)
+        elif total and bar.total != total:
             bar.total = total
         bar.n = done
-        bar.refresh() if done % 15 == 0 or done == total else None
+        bar.refresh()
 
     try:
         yield update
@@ -39,13 +56,56 @@ def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
         bar.close()
 
 
+class _UserError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+def _plan_outputs(inputs: Sequence[Path], outputs: dict[str, str | None]) -> dict[str, Path]:
+    """The outputs asked for, checked before any work: never an input, never each other,
+    each in a folder that can be written. Leftovers of a killed run are removed here."""
+    planned: dict[str, Path] = {}
+    for flag, value in outputs.items():
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        for source in inputs:
+            if _same_file(path, source):
+                raise _UserError(
+                    f"{flag} {value} would overwrite the video being analysed; "
+                    "choose another file name"
+                )
+        for other_flag, other in planned.items():
+            if _same_file(path, other):
+                raise _UserError(f"{other_flag} and {flag} name the same file ({value})")
+        check_writable(path)
+        planned[flag] = path
+    for folder in {p.resolve().parent for p in planned.values()}:
+        remove_stale_temp_files(folder)
+    return planned
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Same path after resolving links, or (both existing) the same file on disk."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
 def _write_json(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    with atomic_write_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _cmd_exercises(_: argparse.Namespace) -> int:
-    for ex in load_exercises().values():
+    """List the good definitions; each bad file is one warning line, never hides the rest."""
+    library = load_library()
+    for problem in library.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    for ex in library.usable().values():
         d = ex.dose
         hold = f", hold {d.hold_s:.0f} s" if d.hold_s else ""
         print(f"{ex.id:22} {ex.name} ({d.sets} x {d.reps}{hold})")
@@ -60,19 +120,24 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         raise _UserError(
             f"unknown exercise '{args.exercise}'; choose one of: {', '.join(exercises)}"
         )
-    with _progress_bar("analysing") as progress:
+    video = Path(args.video)
+    out = _plan_outputs(
+        [video], {"--json": args.json, "--csv": args.csv, "--annotated": args.annotated}
+    )
+    with _progress_bar() as progress:
         report = analyze_video(
-            Path(args.video),
+            video,
             exercises[args.exercise],
             model=args.model,
             side=args.side,
-            annotated=Path(args.annotated) if args.annotated else None,
+            annotated=out.get("--annotated"),
             progress=progress,
         )
-    if args.json:
-        _write_json(Path(args.json), report.to_dict())
-    if args.csv:
-        report.write_csv(Path(args.csv))
+    if "--json" in out:
+        _write_json(out["--json"], report.to_dict())
+    if "--csv" in out:
+        with atomic_write_path(out["--csv"]) as tmp:
+            report.write_csv(tmp)
     print(
         f"{report.exercise.name}: {report.rep_count} reps in {report.duration_s:.1f} s "
         f"({report.fps_processed:.0f} frames/s processed)"
@@ -90,15 +155,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def _cmd_gait(args: argparse.Namespace) -> int:
     from coach.gait.analyze import analyze_gait_video
 
-    with _progress_bar("analysing gait") as progress:
+    video = Path(args.video)
+    out = _plan_outputs([video], {"--json": args.json, "--annotated": args.annotated})
+    with _progress_bar() as progress:
         report = analyze_gait_video(
-            Path(args.video),
-            model=args.model,
-            annotated=Path(args.annotated) if args.annotated else None,
-            progress=progress,
+            video, model=args.model, annotated=out.get("--annotated"), progress=progress
         )
-    if args.json:
-        _write_json(Path(args.json), report)
+    if "--json" in out:
+        _write_json(out["--json"], report)
     summary = report.get("summary", {})
     print(f"{len(report.get('contacts', []))} contacts, {len(report.get('steps', []))} steps")
     for key, value in summary.items():
@@ -111,15 +175,19 @@ def _cmd_gait(args: argparse.Namespace) -> int:
     return 0
 
 
-class _UserError(Exception):
-    """A problem with what the user asked for; printed as one line."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m coach", description="Foot-drop exercise coach")
     sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the pose and video libraries' own log lines (also: COACH_DEBUG=1)",
+    )
 
-    a = sub.add_parser("analyze", help="count reps and measure the ankle in a recorded video")
+    a = sub.add_parser(
+        "analyze", parents=[common], help="count reps and measure the ankle in a recorded video"
+    )
     a.add_argument("video")
     a.add_argument("--exercise", required=True, help="exercise id (see `exercises`)")
     a.add_argument("--side", choices=("auto", "left", "right"), default="auto")
@@ -129,10 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--annotated", metavar="OUT.mp4")
     a.set_defaults(func=_cmd_analyze)
 
-    e = sub.add_parser("exercises", help="list the exercises and their default doses")
+    e = sub.add_parser(
+        "exercises", parents=[common], help="list the exercises and their default doses"
+    )
     e.set_defaults(func=_cmd_exercises)
 
-    g = sub.add_parser("gait", help="measure walking from a side-view video")
+    g = sub.add_parser("gait", parents=[common], help="measure walking from a side-view video")
     g.add_argument("video")
     g.add_argument("--model", choices=MODELS, default="full")
     g.add_argument("--json", metavar="OUT.json")
@@ -142,19 +212,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from coach.models import ModelUnavailableError
-    from coach.video import VideoReadError
-
     args = build_parser().parse_args(argv)
+    verbose = bool(args.verbose) or debug_requested()
+    quiet_native_logs(verbose=verbose)  # before mediapipe or cv2 is imported
+
+    from coach.atomic import WriteError
+    from coach.models import ModelUnavailableError
+    from coach.video import VideoReadError, VideoWriteError
+
     try:
         code: int = args.func(args)
         return code
-    except (VideoReadError, ModelUnavailableError, ExerciseError, _UserError) as exc:
+    except (
+        VideoReadError,
+        VideoWriteError,
+        WriteError,
+        ModelUnavailableError,
+        ExerciseError,
+        _UserError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except OSError as exc:
-        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if verbose:
+            raise
+        print(
+            f"error: something went wrong that the coach did not expect ({type(exc).__name__}); "
+            "run again with --verbose for the details",
+            file=sys.stderr,
+        )
+        return 1

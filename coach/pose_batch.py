@@ -9,10 +9,18 @@ per-frame processor then runs over the poses in order, exactly as it does live.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing as mp
 import os
-import queue
+import pickle
+import signal
+import sys
+import threading
 from collections.abc import Callable
+from multiprocessing import connection as mp_connection
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from coach.landmarks import Pose
@@ -25,6 +33,7 @@ TimedPose = tuple[float, Pose | None]
 # Below this many frames, starting extra processes (about a second each) does not pay.
 MIN_FRAMES_PER_WORKER = 240
 PROGRESS_EVERY = 15
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def default_workers() -> int:
@@ -47,16 +56,54 @@ def _extract_range(
     return out
 
 
-def _worker(path: str, model: str, start: int, stop: int | None, results: mp.Queue) -> None:
+def _worker(
+    path: str, model: str, start: int, stop: int | None, results: Connection, parent_pid: int
+) -> None:
     """Runs in a child process: one landmarker tracks frames [start, stop)."""
+    _die_with_parent(parent_pid)
     try:
         with MediaPipePose(model, mode="video") as est:
-            poses = _extract_range(
-                path, est, start, stop, lambda n: results.put(("progress", start, n))
-            )
-        results.put(("done", start, poses))
+            poses = _extract_range(path, est, start, stop, lambda n: results.send(("progress", n)))
+        results.send(("done", poses))
     except BaseException as exc:  # reported to the parent, which re-raises it
-        results.put(("error", start, exc))
+        results.send(("error", _picklable(exc)))
+    finally:
+        results.close()
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    """`exc` if it survives the trip to the parent, else a RuntimeError that says what it was."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker end as soon as the process that started it does, however it ends.
+
+    A parent killed with SIGKILL runs no cleanup, and spawned workers would otherwise carry
+    on for minutes holding a landmarker each. Linux: the kernel sends SIGKILL on the
+    parent's death (strictly, the death of the thread that started us; `extract_poses`
+    blocks that thread until the workers are done). Elsewhere, and as a second line: a
+    thread waits on the spawn pipe that the parent holds open, which closes when it dies.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the line above took effect
+        os._exit(1)
+    parent = mp.parent_process()
+    if parent is not None:
+        threading.Thread(
+            target=_exit_when_ready, args=(parent.sentinel,), name="parent-watch", daemon=True
+        ).start()
+
+
+def _exit_when_ready(sentinel: int) -> None:
+    mp_connection.wait([sentinel])
+    os._exit(1)
 
 
 def extract_poses(
@@ -86,46 +133,57 @@ def _ticker(progress: Progress | None, total: int) -> Callable[[int], None]:
 def _extract_parallel(
     path: Path, model: str, n: int, total: int, progress: Progress | None
 ) -> list[TimedPose]:
-    ctx = mp.get_context("spawn")  # never fork a process that holds MediaPipe threads
-    results: mp.Queue = ctx.Queue()
+    # spawn: never fork a process that holds MediaPipe threads. One pipe per worker rather
+    # than an mp.Queue: no named semaphores for the resource tracker to mop up after a kill,
+    # and a worker that dies shows up at once as the end of its pipe.
+    ctx = mp.get_context("spawn")
     bounds = [round(k * total / n) for k in range(n)] + [None]
-    procs = [
-        ctx.Process(
-            target=_worker,
-            args=(str(path), model, bounds[k], bounds[k + 1], results),
-            daemon=True,
-        )
-        for k in range(n)
-    ]
-    for p in procs:
-        p.start()
+    procs: list[BaseProcess] = []
+    readers: dict[Connection, int] = {}
     parts: dict[int, list[TimedPose]] = {}
     done_by_part: dict[int, int] = {}
     try:
+        for k in range(n):
+            reader, writer = ctx.Pipe(duplex=False)
+            readers[reader] = k
+            proc = ctx.Process(
+                target=_worker,
+                args=(str(path), model, bounds[k], bounds[k + 1], writer, os.getpid()),
+                daemon=True,
+            )
+            procs.append(proc)
+            proc.start()
+            writer.close()  # the worker holds the only write end now
         while len(parts) < n:
-            try:
-                kind, start, payload = results.get(timeout=1.0)
-            except queue.Empty:
-                dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
-                if dead:
-                    code = dead[0].exitcode
+            for conn in mp_connection.wait(list(readers), timeout=1.0):
+                assert isinstance(conn, Connection)
+                k = readers[conn]
+                try:
+                    kind, payload = conn.recv()
+                except EOFError:
+                    procs[k].join(timeout=2)
+                    code = procs[k].exitcode
                     raise RuntimeError(f"pose worker stopped unexpectedly ({code})") from None
-                continue
-            if kind == "error":
-                raise payload
-            if kind == "progress":
-                done_by_part[start] = payload
-            else:
-                parts[start] = payload
-                done_by_part[start] = len(payload)
-            if progress is not None:
-                progress(min(sum(done_by_part.values()), total), total)
+                if kind == "error":
+                    raise payload
+                if kind == "progress":
+                    done_by_part[k] = payload
+                else:
+                    parts[k] = payload
+                    done_by_part[k] = len(payload)
+                    del readers[conn]
+                    conn.close()
+                if progress is not None:
+                    progress(min(sum(done_by_part.values()), total), total)
     finally:
+        for conn in readers:
+            conn.close()
         for p in procs:
-            p.join(timeout=5)
+            p.join(timeout=0 if len(parts) < n else 5)
             if p.is_alive():
                 p.kill()
+                p.join(timeout=5)
     out: list[TimedPose] = []
-    for start in sorted(parts):
-        out.extend(parts[start])
+    for k in sorted(parts):
+        out.extend(parts[k])
     return out

@@ -16,7 +16,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-source scripts/setup.sh requirements-dev.txt
+source scripts/setup.sh requirements-dev.lock
 .venv/bin/python -m pip check
 .venv/bin/ruff format --check .
 .venv/bin/ruff check .

@@ -28,14 +28,13 @@ from coach.gait.core import analyze_detections
 from coach.gait.report import build_report
 from coach.landmarks import Pose
 from coach.pose import MediaPipePose, PoseEstimator
+from coach.progress import Progress, Stage, stage_ticker
 from coach.video import VideoWriter, open_video
 
 MAX_PEOPLE = 2
 SCAN_EVERY_S = 0.2
 """While one person is tracked, a model asked for several looks at a frame this often."""
 DEFAULT_MODEL = "full"
-
-Progress = Callable[[int, int], None]
 
 
 class MultiPoseEstimator(PoseEstimator, Protocol):
@@ -129,6 +128,9 @@ def analyze_gait_video(
     """
     path = Path(path)
     warnings: list[str] = []
+    if progress is not None:
+        progress(Stage.READING, 0, 1)
+    posing = stage_ticker(progress, Stage.POSE)
     with open_video(path) as video:
         total = video.frame_count or 0
         if max_s is not None and total:
@@ -146,13 +148,15 @@ def analyze_gait_video(
                     break
                 times.append(t_s)
                 detections.append(_detect(estimator, multi, frame, t_s))
-                if progress is not None:
-                    progress(i + 1, max(total, i + 1))
+                posing(i + 1, max(total, i + 1))
         finally:
             if own:
                 estimator.close()
         width, height, fps = video.width, video.height, video.fps
+    measuring = stage_ticker(progress, Stage.COUNTING)
+    measuring(0, len(times))
     analysis = analyze_detections(times, detections, width, height)
+    measuring(len(times), len(times))
     if not multi and analysis.walker is not None and analysis.walker.tracks > 1:
         warnings.append(
             "The pose model follows one person at a time and switched between people in this "
@@ -161,7 +165,12 @@ def analyze_gait_video(
     elapsed = time.perf_counter() - started
     fps_processed = len(times) / elapsed if elapsed > 0 else None
     if annotated is not None:
-        encoding = write_annotated(path, annotated, analysis_annotator=GaitAnnotator(analysis))
+        encoding = write_annotated(
+            path,
+            annotated,
+            analysis_annotator=GaitAnnotator(analysis),
+            progress=stage_ticker(progress, Stage.DRAWING),
+        )
         if encoding == "mp4v":
             warnings.append(
                 "The annotated video is MPEG-4 Part 2 (no H.264 encoder found); "
@@ -177,12 +186,21 @@ def analyze_gait_video(
     )
 
 
-def write_annotated(source: Path, out: Path, *, analysis_annotator: GaitAnnotator) -> str:
+def write_annotated(
+    source: Path,
+    out: Path,
+    *,
+    analysis_annotator: GaitAnnotator,
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
     """Re-read `source` and write it with the gait overlay to `out`; returns the encoding."""
+    last = analysis_annotator.analysis.series.t
+    total = len(last)
     with open_video(source) as video, VideoWriter(out, video.fps) as writer:
-        last = analysis_annotator.analysis.series.t
-        for t_s, frame in video:
-            if len(last) and t_s > last[-1] + 0.5:
+        for i, (t_s, frame) in enumerate(video):
+            if total and t_s > last[-1] + 0.5:
                 break
             writer.write(analysis_annotator.draw(frame, t_s))
+            if progress is not None and (i + 1) % 15 == 0:
+                progress(min(i + 1, total), total)
     return writer.encoding  # known only after closing (the H.264 transcode may fail)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,15 +32,18 @@ from coach.gait.flags import DEFAULT_FLAGS, step_signs
 from coach.gait.live import GaitFrame, GaitTracker
 from coach.gait.metrics import Step
 from coach.landmarks import LEG_SEGMENTS, LEGS, Pose, Side
+from coach.progress import Stage
 from coach.session import AudioEvent, AudioQueue
 from coach.ui.audio import audio_player
-from coach.ui.common import camera_streamer, md_escape
+from coach.ui.common import camera_streamer, md_escape, plain_text, plain_texts
 from coach.ui.live import AMBER, WHITE, PoseStreamProcessor, StreamHolder, draw_banner, draw_corner
 from coach.ui.state import Settings, estimator_factory, get_settings
 from coach.ui.upload import (
+    GAIT_PREFIX,
+    STAGE_TEXT,
     VIDEO_TYPES,
     analysing_upload,
-    annotated_or_none,
+    forget_result,
     kept_result,
     upload_data,
 )
@@ -63,6 +65,12 @@ CUE_SHOW_S = 4.0
 MAX_S = 120.0
 """Only this much of an upload is analysed: a longer walk adds little and ties up the server."""
 
+GAIT_STAGE_TEXT = {
+    **STAGE_TEXT,
+    Stage.POSE: "Finding the walker",
+    Stage.COUNTING: "Measuring the steps",
+}
+"""The progress bar's words for a walk (`coach.ui.upload.STAGE_TEXT` otherwise)."""
 LEFT_HEX, RIGHT_HEX = "#288ceb", "#ff9600"  # coach.gait.annotate's side colours, as RGB
 KIND_TEXT = {"heel": "heel first", "flat": "flat foot", "toe": "toes first"}
 FOOT_DROP_FLAGS = ("low_toe_clearance", "foot_slap_or_toe_first", "steppage")
@@ -72,6 +80,38 @@ FLAG_TITLES = {
     "steppage": "Possible steppage gait",
     "asymmetry": "Left and right differ",
 }
+FIGURE_TEXT = {
+    "toe_clearance_median_legs": "Toe clearance, median (leg lengths)",
+    "toe_clearance_min_legs": "Toe clearance, lowest (leg lengths)",
+    "steps": "Steps",
+    "steps_low": "Steps with low clearance",
+    "steps_at_floor": "Steps with the toes at the floor",
+    "flat_contacts": "Flat-foot landings",
+    "toe_contacts": "Toes-first landings",
+    "foot_pitch_at_contact_median_deg": "Foot tilt at landing, median (°)",
+    "ankle_at_contact_median_deg": "Ankle at landing, median (°)",
+    "hip_flexion_peak_median_deg": "Peak hip bend in swing, median (°)",
+    "knee_flexion_peak_median_deg": "Peak knee bend in swing, median (°)",
+    "hip_excess_over_other_side_deg": "Hip bend above the other side (°)",
+    "knee_excess_over_other_side_deg": "Knee bend above the other side (°)",
+    "low_clearance_legs": "Low clearance below (leg lengths)",
+    "share_not_heel_first": "Share of landings not heel first",
+    "hip_deg": "Hip bend above (°)",
+    "knee_deg": "Knee bend above (°)",
+    "excess_deg": "Above the other side by (°)",
+    "symmetry_index_pct": "Left-right difference above (%)",
+    "clearance_gap_legs": "Clearance gap above (leg lengths)",
+    "min_separation": "Difference at least (standard errors)",
+    "step_s_left": "Step time, left (s)",
+    "step_s_right": "Step time, right (s)",
+    "step_s_si_pct": "Step time, left-right difference (%)",
+    "swing_s_left": "Swing time, left (s)",
+    "swing_s_right": "Swing time, right (s)",
+    "swing_s_si_pct": "Swing time, left-right difference (%)",
+    "toe_clearance_left_legs": "Toe clearance, left (leg lengths)",
+    "toe_clearance_right_legs": "Toe clearance, right (leg lengths)",
+}
+"""The figures behind a flag in words (the report's keys otherwise read as code)."""
 SIGN_TEXT = {
     "low_toe_clearance": "low toe clearance",
     "foot_slap_or_toe_first": "not heel first",
@@ -130,6 +170,23 @@ def _num(v: Any, nd: int) -> float | None:
     return round(float(v), nd) if isinstance(v, int | float) else None
 
 
+def _measured(valid: bool, issues: Sequence[str]) -> str:
+    """ "yes", or "no" with the reasons when the core gave any."""
+    if valid:
+        return "yes"
+    reasons = "; ".join(plain_texts(issues))
+    return f"no: {reasons}" if reasons else "no"
+
+
+def _flag_title(flag: dict[str, Any]) -> str:
+    return FLAG_TITLES.get(str(flag.get("id")), "Something to look at")
+
+
+def _figure(name: str) -> str:
+    """A flag's figure or threshold name in words (the JSON's key if it has no label)."""
+    return FIGURE_TEXT.get(name) or name.replace("_", " ").capitalize()
+
+
 def steps_table(steps: Sequence[dict[str, Any]], first: int = 1) -> pd.DataFrame:
     """One row per step in words a therapist reads: landing, clearance, angles, signs.
 
@@ -149,7 +206,7 @@ def steps_table(steps: Sequence[dict[str, Any]], first: int = 1) -> pd.DataFrame
                 "Toe clearance (leg lengths)": _num(d.get("toe_clearance"), 3),
                 "Ankle at contact (°)": _num(d.get("ankle_ic_deg"), 0),
                 "Signs": ", ".join(SIGN_TEXT.get(s, s) for s in signs) or "-",
-                "Measured": "yes" if d.get("valid") else "no: " + "; ".join(issues),
+                "Measured": _measured(bool(d.get("valid")), issues),
                 "Foot": "near camera" if d.get("near_camera") else "far (partly hidden)",
                 "Step time (s)": _num(d.get("step_s"), 2),
                 "Stance (s)": _num(d.get("stance_s"), 2),
@@ -306,30 +363,20 @@ def show_steps(
 
 @dataclass
 class GaitResult:
-    """One analysed upload: the report and its files, kept until another upload replaces it."""
+    """One analysed upload, all in memory (no file of it stays on the server), kept until
+    the upload is removed or replaced."""
 
     key: tuple[str, str]
     name: str
     report: dict[str, Any]
-    workdir: Path
-    annotated: Path | None
-
-    def discard(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
+    video: bytes | None
+    """The annotated video (MP4), or None when it could not be written."""
 
 
 def analyse_walk(name: str, data: bytes, model: str, key: tuple[str, str]) -> GaitResult:
-    """Write the upload to a private temp folder and analyse it, with a progress bar."""
-    first = "Step 1 of 2: finding the walker in your video..."
-
-    def frame_text(i: int, total: int) -> str:
-        if i >= total:
-            return "Step 2 of 2: measuring the steps and drawing the annotated video..."
-        return f"{first} frame {i} of {max(total, i)}"
-
-    with analysing_upload(
-        name, data, model, prefix="coach-gait-", first_text=first, frame_text=frame_text
-    ) as job:
+    """Analyse the upload in a private temp folder, with a progress bar; the folder goes
+    when the analysis ends, and the result keeps the annotated video in memory."""
+    with analysing_upload(name, data, model, prefix=GAIT_PREFIX, words=GAIT_STAGE_TEXT) as job:
         report = analyze_gait_video(
             job.src,
             model=model,
@@ -338,7 +385,7 @@ def analyse_walk(name: str, data: bytes, model: str, key: tuple[str, str]) -> Ga
             estimator=job.estimator,
             max_s=MAX_S,
         )
-    return GaitResult(key, name, report, job.workdir, annotated_or_none(job.annotated))
+        return GaitResult(key, name, report, job.annotated_bytes())
 
 
 def _show_flags(report: dict[str, Any]) -> None:
@@ -357,7 +404,7 @@ def _show_flags(report: dict[str, Any]) -> None:
                 "were not lifted unusually high."
             )
     for f in flags:
-        title = FLAG_TITLES.get(str(f.get("id")), str(f.get("id")))
+        title = _flag_title(f)
         side = f" ({f['side']} side)" if f.get("side") else ""
         conf = float(f.get("confidence") or 0.0)
         label = f.get("confidence_label") or "low"
@@ -368,18 +415,18 @@ def _show_flags(report: dict[str, Any]) -> None:
         if f.get("cue"):
             body += f"\n\nPractice cue: *{f['cue']}*"
         (st.warning if label in ("high", "medium") else st.info)(body)
-    for note in report.get("notes") or []:
+    for note in plain_texts(report.get("notes") or []):
         st.info(note)
     if flags:
         with st.expander("The figures behind these flags"):
             rows = [
-                {"Flag": FLAG_TITLES.get(f["id"], f["id"]), "Side": f.get("side") or "both"}
-                | {"What": k, "Value": "-" if v is None else str(v), "Kind": "measured"}
+                {"Flag": _flag_title(f), "Side": f.get("side") or "both"}
+                | {"What": _figure(k), "Value": "-" if v is None else str(v), "Kind": "measured"}
                 for f in flags
                 for k, v in (f.get("values") or {}).items()
             ] + [
-                {"Flag": FLAG_TITLES.get(f["id"], f["id"]), "Side": f.get("side") or "both"}
-                | {"What": k, "Value": str(v), "Kind": "threshold"}
+                {"Flag": _flag_title(f), "Side": f.get("side") or "both"}
+                | {"What": _figure(k), "Value": str(v), "Kind": "threshold"}
                 for f in flags
                 for k, v in (f.get("thresholds") or {}).items()
             ]
@@ -481,6 +528,7 @@ def _show_report(result: GaitResult) -> None:
         warnings = [w for w in warnings if not w.startswith("Nobody was detected")]
     elif not steps:
         st.error("No steps could be measured in this video.")
+    warnings = plain_texts(warnings)
     if not steps:
         for w in warnings:
             st.warning(w)
@@ -489,10 +537,10 @@ def _show_report(result: GaitResult) -> None:
         _show_summary(report)
     video_col, notes_col = st.columns([3, 2], gap="medium")
     with video_col:
-        if result.annotated is not None:
+        if result.video is not None:
             bouts = report.get("bouts") or []
             start = float(bouts[0].get("start_s") or 0.0) if bouts else 0.0
-            st.video(result.annotated.read_bytes(), format="video/mp4", start_time=start)
+            st.video(result.video, format="video/mp4", start_time=start)
             st.caption(
                 ("The video starts where the measured walk begins. " if start >= 1 else "")
                 + "Blue: the left leg, orange: the right leg, grey: parts not measured. Each "
@@ -513,7 +561,9 @@ def _show_report(result: GaitResult) -> None:
                     {
                         "From (s)": [_num(e.get("start_s"), 1) for e in excluded],
                         "To (s)": [_num(e.get("end_s"), 1) for e in excluded],
-                        "Why": [e.get("reason") for e in excluded],
+                        "Why": [
+                            plain_text(str(e.get("reason") or "not measured")) for e in excluded
+                        ],
                     }
                 ),
                 hide_index=True,
@@ -525,10 +575,10 @@ def _show_report(result: GaitResult) -> None:
         spare = show_steps(
             steps, prefix="coach_gait_rec", stem=stem, json_text=json.dumps(report, indent=2)
         )
-    if result.annotated is not None:
+    if result.video is not None:
         spare.download_button(
             "Download annotated video",
-            result.annotated.read_bytes(),
+            result.video,
             file_name=f"{stem}-gait-annotated.mp4",
             mime="video/mp4",
             width="stretch",
@@ -544,14 +594,12 @@ def _recorded_tab(settings: Settings) -> None:
         "on a treadmill). Walk back the other way to see the other foot clearly."
     )
     upload = st.file_uploader("Video of the walk", type=VIDEO_TYPES, key="coach_gait_upload")
-    result = st.session_state.get(RESULT_KEY)
     if upload is None:
-        if isinstance(result, GaitResult):
-            result.discard()
-            st.session_state.pop(RESULT_KEY, None)
+        forget_result(RESULT_KEY)  # removed from the uploader: keep nothing of it
         return
     uploaded = upload_data(upload)
     if uploaded is None:
+        forget_result(RESULT_KEY)
         return
     data, digest = uploaded
     key = (digest, model)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from coach.exercise import Exercise, Mode, Signal
-from coach.ui.common import SELECTED_KEY, dose_text
-from coach.ui.state import get_exercises
+from coach.exercise import Exercise, ExerciseError, Mode, Signal
+from coach.ui.common import SELECTED_KEY, dose_text, md_escape
+from coach.ui.state import get_exercise_problems, get_exercises
 
 CATEGORY_NAMES = {
     "range_of_motion": "Range of motion",
@@ -39,6 +39,19 @@ def _measured(ex: Exercise) -> str:
     )
 
 
+def problem_text(problem: ExerciseError) -> str:
+    """A skipped definition file in plain words for the therapist (file text escaped)."""
+    what = md_escape(problem.problem)
+    if problem.field not in ("", "(file)"):
+        detail = f"In **{md_escape(problem.field)}**: {what}"
+    else:
+        detail = what[:1].upper() + what[1:]
+    return (
+        f"The exercise file **{md_escape(problem.source)}** was not loaded, so its exercise "
+        f"is not listed. {detail}. Correct the file, then restart the app to load it."
+    )
+
+
 def _start(ex_id: str) -> None:
     st.session_state[SELECTED_KEY] = ex_id
 
@@ -50,6 +63,8 @@ def render() -> None:
         "camera and how to do it. The dose shown is the default; your therapist may set "
         "a different plan."
     )
+    for problem in get_exercise_problems():
+        st.warning(problem_text(problem))
     exercises = get_exercises()
     for ex in exercises.values():
         category = CATEGORY_NAMES.get(ex.category, ex.category)

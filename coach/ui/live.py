@@ -37,6 +37,7 @@ from coach.processor import FrameResult
 from coach.session import AudioEvent, LiveSession, LiveStatus, SessionClock, Stage
 from coach.session import frame_brightness as brightness_of
 from coach.side_select import SideChoice
+from coach.ui.common import MODEL_MISSING
 
 if TYPE_CHECKING:
     from coach.pose import PoseEstimator
@@ -216,8 +217,9 @@ class PoseStreamProcessor(VideoProcessorBase, Generic[H]):
             try:
                 self._estimator = self.holder.estimator_factory()
             except ModelUnavailableError as exc:
+                log.error("the pose model is not available: %s", exc)
                 self._failed = True
-                self.holder.set_error(f"The pose model could not be loaded. {exc}")
+                self.holder.set_error(MODEL_MISSING)
             except Exception:
                 log.exception("could not create the pose model")
                 self._failed = True

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +18,13 @@ from coach.analysis import AnalysisReport, analyze_video
 from coach.exercise import Exercise, Signal
 from coach.side_select import SideChoice
 from coach.ui.charts import RANGE_CAPTION, RepSpan, angle_chart, rom_chart
-from coach.ui.common import exercise_picker, md_escape
+from coach.ui.common import exercise_picker, md_escape, plain_texts
 from coach.ui.state import get_settings
 from coach.ui.upload import (
+    REVIEW_PREFIX,
     VIDEO_TYPES,
     analysing_upload,
-    annotated_or_none,
+    forget_result,
     kept_result,
     upload_data,
 )
@@ -37,15 +37,14 @@ NO_PERSON = "No person was found"
 
 @dataclass
 class ReviewResult:
+    """One analysed upload, all in memory: no file of it stays on the server."""
+
     key: tuple[str, str, str, str]
     name: str
     report: AnalysisReport
-    workdir: Path
-    annotated: Path | None
-    csv_path: Path
-
-    def discard(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
+    video: bytes | None
+    """The annotated video (MP4), or None when it could not be written."""
+    csv_text: str
 
 
 def analyse_upload(
@@ -56,15 +55,9 @@ def analyse_upload(
     side: SideChoice,
     key: tuple[str, str, str, str],
 ) -> ReviewResult:
-    """Write the upload to a private temp folder and analyse it, with a progress bar."""
-    with analysing_upload(
-        name,
-        data,
-        model,
-        prefix="coach-review-",
-        first_text="Analysing your video...",
-        frame_text=lambda i, total: f"Analysing your video... frame {i} of {max(total, i)}",
-    ) as job:
+    """Analyse the upload in a private temp folder, with a progress bar; the folder goes
+    when the analysis ends, and the result keeps the annotated video and CSV in memory."""
+    with analysing_upload(name, data, model, prefix=REVIEW_PREFIX) as job:
         report = analyze_video(
             job.src,
             ex,
@@ -74,21 +67,23 @@ def analyse_upload(
             progress=job.progress,
             estimator=job.estimator,
         )
-    csv_path = job.workdir / "frames.csv"
-    report.write_csv(csv_path)
-    annotated = annotated_or_none(job.annotated)
-    return ReviewResult(key, name, report, job.workdir, annotated, csv_path)
+        csv_path = job.workdir / "frames.csv"
+        report.write_csv(csv_path)
+        return ReviewResult(
+            key, name, report, job.annotated_bytes(), csv_path.read_text(encoding="utf-8")
+        )
 
 
 def _show(result: ReviewResult, ex: Exercise) -> None:
     report = result.report
-    nobody = any(w.startswith(NO_PERSON) for w in report.warnings)
+    warnings = plain_texts(report.warnings)
+    nobody = any(w.startswith(NO_PERSON) for w in warnings)
     if nobody:
         st.error(
             "No person was found in this video, so nothing could be measured. Film the "
             "exercise side-on with your whole leg, from hip to toes, in view."
         )
-    for w in report.warnings:
+    for w in warnings:
         if not w.startswith(NO_PERSON):
             st.warning(w)
     unit = "°" if ex.signal is Signal.ANKLE else "%"
@@ -104,8 +99,8 @@ def _show(result: ReviewResult, ex: Exercise) -> None:
     ]
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        if result.annotated is not None:
-            st.video(result.annotated.read_bytes(), format="video/mp4")
+        if result.video is not None:
+            st.video(result.video, format="video/mp4")
         else:
             st.caption("The annotated video could not be written on this server.")
     with right:
@@ -163,15 +158,15 @@ def _show(result: ReviewResult, ex: Exercise) -> None:
     )
     c2.download_button(
         "Download frames (CSV)",
-        result.csv_path.read_text(encoding="utf-8"),
+        result.csv_text,
         file_name=f"{stem}-{ex.id}.csv",
         mime="text/csv",
         width="stretch",
     )
-    if result.annotated is not None:
+    if result.video is not None:
         c3.download_button(
             "Download annotated video",
-            result.annotated.read_bytes(),
+            result.video,
             file_name=f"{stem}-{ex.id}-annotated.mp4",
             mime="video/mp4",
             width="stretch",
@@ -190,9 +185,11 @@ def render() -> None:
     ex = exercise_picker("Exercise in the video", key="coach_review_exercise")
     upload = st.file_uploader("Video file", type=VIDEO_TYPES, key="coach_review_upload")
     if upload is None:
+        forget_result(RESULT_KEY)  # removed from the uploader: keep nothing of it
         return
     uploaded = upload_data(upload)
     if uploaded is None:
+        forget_result(RESULT_KEY)
         return
     data, digest = uploaded
     key = (digest, ex.id, settings.model, settings.side)

@@ -124,7 +124,10 @@ def render() -> None:
         "(telehealth): give a TURN server, for example a self-hosted coturn. Leave empty "
         "to use the deployment's setting."
     )
-    st.caption(f"Deployment setting: {len(servers)} server(s), from {source}.")
+    if servers:
+        st.caption(f"The app's own setting: {len(servers)} server(s), from {source}.")
+    else:
+        st.caption(f"The app's own setting: {source}.")
     current = settings.ice_servers
     _widget_value(ICE_KEY, "" if current is None else json.dumps(current, indent=2))
     st.text_area(

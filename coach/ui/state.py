@@ -17,7 +17,7 @@ from typing import Any
 
 import streamlit as st
 
-from coach.exercise import Exercise, load_exercises
+from coach.exercise import Exercise, ExerciseError, ExerciseLibrary, load_library
 from coach.gait.analyze import open_walk_estimator
 from coach.models import MODEL_NAMES
 from coach.pose import MediaPipePose, PoseEstimator
@@ -103,13 +103,23 @@ def estimator_factory(model: str, *, walking: bool = False) -> Callable[[], Pose
 
 
 @st.cache_resource(show_spinner=False)
-def _load_exercises() -> dict[str, Exercise]:
-    return load_exercises()
+def _load_library() -> ExerciseLibrary:
+    """Loaded once per server (a missing folder raises, is not cached, and is retried)."""
+    library = load_library()
+    for problem in library.problems:
+        log.warning("skipped an exercise definition: %s", problem)
+    return library
 
 
 def get_exercises() -> dict[str, Exercise]:
-    """All exercise definitions (loaded once per server; errors surface at page level)."""
-    return _load_exercises()
+    """The usable exercise definitions; raises `ExerciseError` (shown by the page guard)
+    only when there is none."""
+    return _load_library().usable()
+
+
+def get_exercise_problems() -> tuple[ExerciseError, ...]:
+    """One problem per definition file that was skipped, for the library page to show."""
+    return _load_library().problems
 
 
 def parse_ice_servers(value: Any) -> list[dict[str, Any]]:
@@ -148,10 +158,11 @@ def parse_ice_servers(value: Any) -> list[dict[str, Any]]:
 
 
 def deployment_ice_servers() -> tuple[list[dict[str, Any]], str]:
-    """ICE servers from `st.secrets["ice_servers"]`, else $COACH_ICE_SERVERS, else none."""
+    """ICE servers from `st.secrets["ice_servers"]`, else $COACH_ICE_SERVERS, else none,
+    and where they came from in words (shown on the Settings page)."""
     try:
         if "ice_servers" in st.secrets:
-            return parse_ice_servers(_plain(st.secrets["ice_servers"])), "secrets"
+            return parse_ice_servers(_plain(st.secrets["ice_servers"])), "the app's secrets"
     except FileNotFoundError:
         pass
     except Exception as exc:  # malformed secrets must not take the page down
@@ -159,10 +170,10 @@ def deployment_ice_servers() -> tuple[list[dict[str, Any]], str]:
     env = os.environ.get(ENV_ICE, "")
     if env.strip():
         try:
-            return parse_ice_servers(env), f"${ENV_ICE}"
+            return parse_ice_servers(env), "the server's environment"
         except ValueError as exc:
             log.warning("ignoring $%s: %s", ENV_ICE, exc)
-    return [], "default (none: same machine or local network only)"
+    return [], "none set (works on the same computer or local network only)"
 
 
 def _plain(value: Any) -> Any:
