@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from coach.atomic import atomic_write_path, check_writable, remove_stale_temp_files
-from coach.exercise import ExerciseError, load_exercises, load_library
+from coach.exercise import Exercise, ExerciseError, load_library
 from coach.native_logs import debug_requested, quiet_native_logs
 from coach.progress import Progress, Stage
 
@@ -100,12 +101,16 @@ def _write_json(path: Path, data: object) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def _cmd_exercises(_: argparse.Namespace) -> int:
-    """List the good definitions; each bad file is one warning line, never hides the rest."""
+def _usable_exercises() -> dict[str, Exercise]:
+    """The good definitions; each bad file is one warning line and never hides the rest."""
     library = load_library()
     for problem in library.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    for ex in library.usable().values():
+    return library.usable()
+
+
+def _cmd_exercises(_: argparse.Namespace) -> int:
+    for ex in _usable_exercises().values():
         d = ex.dose
         hold = f", hold {d.hold_s:.0f} s" if d.hold_s else ""
         print(f"{ex.id:22} {ex.name} ({d.sets} x {d.reps}{hold})")
@@ -115,7 +120,7 @@ def _cmd_exercises(_: argparse.Namespace) -> int:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from coach.analysis import analyze_video
 
-    exercises = load_exercises()
+    exercises = _usable_exercises()
     if args.exercise not in exercises:
         raise _UserError(
             f"unknown exercise '{args.exercise}'; choose one of: {', '.join(exercises)}"
@@ -175,6 +180,15 @@ def _cmd_gait(args: argparse.Namespace) -> int:
     return 0
 
 
+MODEL_HELP = "lite, full or heavy (looked up in models/, then COACH_MODELS_DIR), or a .task file"
+
+
+def _model_arg(value: str) -> str:
+    if value in MODELS or value.endswith(".task"):
+        return value
+    raise argparse.ArgumentTypeError(f"use lite, full, heavy or a .task file, not {value!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m coach", description="Foot-drop exercise coach")
     sub = p.add_subparsers(dest="command", required=True)
@@ -191,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("video")
     a.add_argument("--exercise", required=True, help="exercise id (see `exercises`)")
     a.add_argument("--side", choices=("auto", "left", "right"), default="auto")
-    a.add_argument("--model", choices=MODELS, default="lite")
+    a.add_argument("--model", type=_model_arg, default="lite", help=MODEL_HELP)
     a.add_argument("--json", metavar="OUT.json")
     a.add_argument("--csv", metavar="OUT.csv")
     a.add_argument("--annotated", metavar="OUT.mp4")
@@ -204,17 +218,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("gait", parents=[common], help="measure walking from a side-view video")
     g.add_argument("video")
-    g.add_argument("--model", choices=MODELS, default="full")
+    g.add_argument("--model", type=_model_arg, default="full", help=MODEL_HELP)
     g.add_argument("--json", metavar="OUT.json")
     g.add_argument("--annotated", metavar="OUT.mp4")
     g.set_defaults(func=_cmd_gait)
     return p
 
 
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     verbose = bool(args.verbose) or debug_requested()
     quiet_native_logs(verbose=verbose)  # before mediapipe or cv2 is imported
+    # A polite kill unwinds like Ctrl-C: workers stop and half-written files are removed.
+    signal.signal(signal.SIGTERM, _stop_on_signal)
 
     from coach.atomic import WriteError
     from coach.models import ModelUnavailableError

@@ -77,6 +77,10 @@ class ExerciseError(ValueError):
         super().__init__(f"{source}: {where}{problem}")
         self.source, self.field, self.problem = source, field, problem
 
+    def __reduce__(self) -> tuple[type[ExerciseError], tuple[str, str, str]]:
+        """Survive pickling (a process pool sends errors back to its parent)."""
+        return type(self), (self.source, self.field, self.problem)
+
 
 @dataclass(frozen=True, slots=True)
 class Dose:

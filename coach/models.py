@@ -7,20 +7,26 @@ Lookup order, so the app works offline once a model is on disk:
 3. the folder named by the ``COACH_MODELS_DIR`` environment variable;
 4. a download of the official bundle into ``models/``.
 
-Downloads are written to a temporary file in the destination folder and moved into place
-with ``os.replace``, so an interrupted download never leaves a half-written model behind.
+Downloads come from a versioned address and are checked against a pinned SHA-256
+(`MODEL_SHA256`) while they are written to a temporary file in the destination folder;
+only a matching file is moved into place with ``os.replace``, so an interrupted or
+tampered download never leaves a model behind. `check_model_file` tells a damaged bundle
+on disk from a good one before MediaPipe sees it (MediaPipe's own errors do not name the
+file, or are a traceback).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import secrets
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Mapping
 from http.client import HTTPException
 from pathlib import Path
 from typing import BinaryIO
@@ -29,8 +35,11 @@ __all__ = [
     "DEFAULT_MODELS_DIR",
     "ENV_MODELS_DIR",
     "MODEL_NAMES",
+    "MODEL_SHA256",
     "MODEL_URL_TEMPLATE",
+    "ModelDamagedError",
     "ModelUnavailableError",
+    "check_model_file",
     "download_model",
     "find_model",
     "model_filename",
@@ -50,9 +59,21 @@ DEFAULT_MODELS_DIR = REPO_ROOT / "models"
 
 MODEL_URL_TEMPLATE = (
     "https://storage.googleapis.com/mediapipe-models/pose_landmarker/"
-    "pose_landmarker_{name}/float16/latest/pose_landmarker_{name}.task"
+    "pose_landmarker_{name}/float16/1/pose_landmarker_{name}.task"
 )
-"""Where the official bundles live; ``{name}`` is one of `MODEL_NAMES`."""
+"""Where the official bundles live; ``{name}`` is one of `MODEL_NAMES`. Version 1, not
+``latest``: a pinned hash only makes sense for a file that cannot change."""
+
+MODEL_SHA256: Mapping[str, str] = {
+    "lite": "59929e1d1ee95287735ddd833b19cf4ac46d29bc7afddbbf6753c459690d574a",
+    "full": "5134a3aad27a58b93da0088d431f366da362b44e3ccfbe3462b3827a839011b1",
+    "heavy": "64437af838a65d18e5ba7a0d39b465540069bc8aae8308de3e318aad31fcbc7b",
+}
+"""SHA-256 of each official float16/1 bundle (5,777,746, 9,398,198 and 30,664,242 bytes),
+as published by several independent projects that pin them. A download must match."""
+
+MODEL_MEMBERS: tuple[str, ...] = ("pose_detector.tflite", "pose_landmarks_detector.tflite")
+"""The two networks every pose landmarker bundle holds."""
 
 DEFAULT_TIMEOUT_S = 30.0
 _CHUNK_BYTES = 64 * 1024
@@ -63,6 +84,21 @@ ProgressCallback = Callable[[int, int], None]
 
 class ModelUnavailableError(RuntimeError):
     """No model file could be found or downloaded; the message says how to fix it."""
+
+
+class ModelDamagedError(ModelUnavailableError):
+    """A model file is there but cannot be used (cut short, corrupt, not a pose bundle)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"the pose model file {path} is damaged ({reason}). "
+            f"Delete it and download it again, or copy a good copy of {path.name} there."
+        )
+        self.path, self.reason = path, reason
+
+    def __reduce__(self) -> tuple[type[ModelDamagedError], tuple[Path, str]]:
+        """Survive pickling: pose workers send it to the parent process, which re-raises it."""
+        return type(self), (self.path, self.reason)
 
 
 def model_filename(name: str) -> str:
@@ -117,6 +153,7 @@ def resolve_model(
     progress: ProgressCallback | None = None,
     url_template: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    pins: Mapping[str, str] = MODEL_SHA256,
 ) -> Path:
     """Path to a usable model bundle for a name ("lite" | "full" | "heavy") or a file path.
 
@@ -149,6 +186,7 @@ def resolve_model(
         progress=progress,
         url_template=url_template or MODEL_URL_TEMPLATE,
         timeout_s=timeout_s,
+        pins=pins,
     )
 
 
@@ -159,6 +197,31 @@ def _fix_hint(name: str, target_dir: Path) -> str:
     )
 
 
+def check_model_file(path: Path) -> None:
+    """Raise `ModelDamagedError` unless `path` is a complete pose landmarker bundle.
+
+    A .task file is a zip archive; reading every member (`testzip` checks each CRC)
+    finds a truncated or corrupted copy, in well under a second even for "heavy".
+    """
+    if not path.is_file():
+        raise ModelUnavailableError(f"pose model file not found: {path}")
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            bad = bundle.testzip()
+            names = set(bundle.namelist())
+    except zipfile.BadZipFile as exc:
+        raise ModelDamagedError(path, f"not a valid .task bundle: {exc}") from None
+    except (OSError, EOFError, zlib.error, ValueError, NotImplementedError, RuntimeError) as exc:
+        raise ModelDamagedError(path, f"cannot be read: {exc}") from None
+    if bad is not None:
+        raise ModelDamagedError(path, f"the part {bad} is corrupt")
+    missing = [m for m in MODEL_MEMBERS if m not in names]
+    if missing:
+        raise ModelDamagedError(
+            path, f"cut short or not a pose landmarker bundle: no {' or '.join(missing)} in it"
+        )
+
+
 def download_model(
     name: str,
     dest_dir: Path,
@@ -166,15 +229,23 @@ def download_model(
     progress: ProgressCallback | None = None,
     url_template: str = MODEL_URL_TEMPLATE,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    pins: Mapping[str, str] = MODEL_SHA256,
 ) -> Path:
-    """Download the official bundle for `name` into `dest_dir`, atomically.
+    """Download the official bundle for `name` into `dest_dir`, atomically and verified.
 
     The file is streamed into a temporary file next to its destination, checked to be a
-    zip archive (a .task bundle is one) and then renamed into place. Any failure removes
-    the temporary file and raises `ModelUnavailableError`.
+    zip archive (a .task bundle is one) and to match its pinned SHA-256 (`pins`), and only
+    then renamed into place. A model without a pin is not downloaded at all. Any failure
+    removes the temporary file and raises `ModelUnavailableError`.
     """
     filename = model_filename(name)
     url = url_template.format(name=name)
+    expected = pins.get(name, "").lower()
+    if not expected:
+        raise ModelUnavailableError(
+            f"pose model {name!r} has no pinned checksum, so it is not downloaded "
+            "(an unchecked file could be anything). " + _fix_hint(name, dest_dir)
+        )
     dest = dest_dir / filename
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -190,13 +261,19 @@ def download_model(
     log.info("downloading pose model %s from %s", name, url)
     try:
         with out:
-            _stream(url, out, progress=progress, timeout_s=timeout_s)
+            digest = _stream(url, out, progress=progress, timeout_s=timeout_s)
             out.flush()
             os.fsync(out.fileno())
         if not zipfile.is_zipfile(tmp):
             raise ModelUnavailableError(
                 f"the download of pose model {name!r} from {url} is not a valid .task bundle "
                 "(not a zip archive); a proxy or captive portal may have answered instead. "
+                + _fix_hint(name, dest_dir)
+            )
+        if digest != expected:
+            raise ModelUnavailableError(
+                f"the download of pose model {name!r} from {url} does not match its pinned "
+                f"SHA-256 checksum (expected {expected}, got {digest}), so it was deleted. "
                 + _fix_hint(name, dest_dir)
             )
         os.replace(tmp, dest)
@@ -236,9 +313,13 @@ def _stream(
     *,
     progress: ProgressCallback | None,
     timeout_s: float,
-) -> None:
-    """Copy the body at `url` to `out`, reporting progress; raise on a short read."""
+) -> str:
+    """Copy the body at `url` to `out`, reporting progress; raise on a short read.
+
+    Returns the SHA-256 (hex) of what was written, computed on the way through.
+    """
     request = urllib.request.Request(url, headers={"User-Agent": "coach-model-fetch"})
+    digest = hashlib.sha256()
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else 0
@@ -250,11 +331,13 @@ def _stream(
             if not chunk:
                 break
             out.write(chunk)
+            digest.update(chunk)
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
     if total and done != total:
         raise ConnectionError(f"connection closed after {done} of {total} bytes")
+    return digest.hexdigest()
 
 
 def _remove(path: Path) -> None:

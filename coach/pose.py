@@ -15,8 +15,6 @@ from __future__ import annotations
 import atexit
 import logging
 import math
-import os
-import re
 import threading
 import time
 import weakref
@@ -29,8 +27,7 @@ import numpy as np
 
 from coach.closeable import Closeable
 from coach.landmarks import Landmark, Pose
-from coach.models import resolve_model
-from coach.video import filtered_stderr
+from coach.models import ModelDamagedError, check_model_file, resolve_model
 
 if TYPE_CHECKING:
     import mediapipe as mp
@@ -44,28 +41,12 @@ Mode = Literal["video", "image", "live"]
 
 _RUNNING_MODES: dict[str, str] = {"video": "VIDEO", "image": "IMAGE", "live": "LIVE_STREAM"}
 
-# Harmless lines MediaPipe/TFLite print on every start (and on the first detection).
-_MEDIAPIPE_NOISE = re.compile(
-    r"^(INFO: Created TensorFlow Lite XNNPACK delegate"
-    r"|WARNING: Logging before InitGoogle\(\)"
-    r"|WARNING: All log messages before absl::InitializeLog\(\)"
-    r"|[IW]\d{4} [\d:. ]+\d+ (inference_feedback_manager|landmark_projection_calculator)\.cc:)"
-)
-
-
-def _is_mediapipe_noise(line: str) -> bool:
-    return bool(_MEDIAPIPE_NOISE.match(line))
-
 
 def _load_mediapipe() -> tuple[ModuleType, ModuleType]:
     """Import mediapipe on first use, so ``import coach.pose`` stays cheap (the Protocol is
-    used widely) and its native logging options are in the environment before it loads.
-
-    Some MediaPipe/TFLite builds honour these variables; mediapipe 1.2.2 does not (absl
-    logs written before InitializeLog go to stderr regardless), hence `filtered_stderr`.
+    used widely). Its log lines are kept off stderr by `coach.native_logs`, which the
+    entry points (CLI, app) start before this runs.
     """
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import mediapipe
     from mediapipe.tasks.python import vision
 
@@ -145,9 +126,11 @@ class MediaPipePose(Closeable):
             raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(_RUNNING_MODES)}")
         self.mode: Mode = mode
         self.model_path: Path = resolve_model(model, models_dir=models_dir)
+        # MediaPipe meets a damaged bundle with a traceback or a message without the file
+        # name: check it first, and name the file for anything MediaPipe still rejects.
+        check_model_file(self.model_path)
         self.live_timeout_s = live_timeout_s
         self._last_ts_ms: int | None = None
-        self._quiet_first_detection = True
 
         # Live-stream state, shared with MediaPipe's callback thread.
         self._lock = threading.Lock()
@@ -169,10 +152,15 @@ class MediaPipePose(Closeable):
             output_segmentation_masks=False,
             result_callback=self._on_live_result if mode == "live" else None,
         )
-        with filtered_stderr(_is_mediapipe_noise):
+        try:
             self._landmarker: mp_pose.PoseLandmarker | None = (
                 vision.PoseLandmarker.create_from_options(options)
             )
+        except Exception as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise ModelDamagedError(
+                self.model_path, f"MediaPipe could not load it: {reason[:200]}"
+            ) from exc
         _open_instances.add(self)
         _register_exit_hook()
 
@@ -219,16 +207,7 @@ class MediaPipePose(Closeable):
     def _detect_now(
         self, landmarker: mp_pose.PoseLandmarker, image: mp.Image, t_s: float, w: int, h: int
     ) -> list[Pose]:
-        if self._quiet_first_detection:
-            # The first frame with a person logs a harmless projection warning.
-            with filtered_stderr(_is_mediapipe_noise):
-                result = self._run(landmarker, image, t_s)
-        else:
-            result = self._run(landmarker, image, t_s)
-        poses = _to_poses(result, w, h)
-        if poses:
-            self._quiet_first_detection = False
-        return poses
+        return _to_poses(self._run(landmarker, image, t_s), w, h)
 
     def _run(
         self, landmarker: mp_pose.PoseLandmarker, image: mp.Image, t_s: float

@@ -24,6 +24,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from coach.landmarks import Pose
+from coach.models import check_model_file, resolve_model
 from coach.pose import MediaPipePose, PoseEstimator
 from coach.video import open_video
 
@@ -66,7 +67,8 @@ def _worker(
             poses = _extract_range(path, est, start, stop, lambda n: results.send(("progress", n)))
         results.send(("done", poses))
     except BaseException as exc:  # reported to the parent, which re-raises it
-        results.send(("error", _picklable(exc)))
+        with contextlib.suppress(OSError):  # the parent stopped listening: it knows already
+            results.send(("error", _picklable(exc)))
     finally:
         results.close()
 
@@ -123,7 +125,11 @@ def extract_poses(
             return _extract_range(str(path), estimator, 0, None, _ticker(progress, total))
         with MediaPipePose(model, mode="video") as est:
             return _extract_range(str(path), est, 0, None, _ticker(progress, total))
-    return _extract_parallel(path, model, n, total, progress)
+    # Find and check the model once, here: a missing or damaged file is one clear error
+    # before any worker starts, not one per worker.
+    model_path = resolve_model(model)
+    check_model_file(model_path)
+    return _extract_parallel(path, str(model_path), n, total, progress)
 
 
 def _ticker(progress: Progress | None, total: int) -> Callable[[int], None]:

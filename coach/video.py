@@ -5,8 +5,9 @@ renamed ``.mp4``, an empty file or a header-only fragment fails at once with a
 `VideoReadError` instead of producing an empty analysis. Frames come with timestamps in
 seconds taken from the decoder (strictly increasing), as the rest of the package expects.
 
-Writing: `VideoWriter` produces H.264 MP4 when it can, because browsers (Streamlit's
-``st.video``) do not play OpenCV's default MPEG-4 Part 2 ('mp4v') files.
+Writing: `VideoWriter` produces H.264 MP4 in-process with PyAV when it can, because
+browsers (Streamlit's ``st.video``) do not play OpenCV's default MPEG-4 Part 2 ('mp4v')
+files, and it saves atomically: a finished file or the previous one, never half a file.
 """
 
 from __future__ import annotations
@@ -14,21 +15,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
-import re
 import shutil
-import subprocess
-import sys
-import tempfile
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from types import TracebackType
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 
+from coach.atomic import AtomicFile, WriteError, plain_reason, remove_stale_temp_files
 from coach.closeable import Closeable
 
 __all__ = [
@@ -37,7 +35,6 @@ __all__ = [
     "VideoSource",
     "VideoWriteError",
     "VideoWriter",
-    "filtered_stderr",
     "open_video",
 ]
 
@@ -55,7 +52,7 @@ class VideoReadError(Exception):
     """A video file cannot be read; the message is one human-readable line."""
 
 
-class VideoWriteError(Exception):
+class VideoWriteError(WriteError):
     """A video file cannot be written; the message is one human-readable line."""
 
 
@@ -111,25 +108,34 @@ class VideoSource(Closeable):
 
     def _check_file(self) -> None:
         if not self.path.exists():
-            raise VideoReadError(f"video file not found: {self.path}")
+            raise VideoReadError(f"video file not found: {self.path.name}")
         if not self.path.is_file():
             raise _not_readable(self.path, "it is not a file")
         if self.path.stat().st_size == 0:
             raise _not_readable(self.path, "the file is empty")
+        if _is_still_image(self.path):
+            raise VideoReadError(
+                f"{self.path.name} is a still photo, not a video: "
+                "please upload a video of the exercise"
+            )
 
     def _open(self) -> tuple[cv2.VideoCapture, _Decoded]:
         """Open the capture and decode the first frame, or raise VideoReadError."""
         cap = cv2.VideoCapture(str(self.path))
-        if not cap.isOpened():
-            cap.release()
+        first = _read(cap) if cap.isOpened() else None
+        if first is not None:
+            return cap, first
+        opened = cap.isOpened()
+        cap.release()
+        if _has_sound_but_no_picture(self.path):
+            raise VideoReadError(
+                f"{self.path.name} has sound but no video: please upload a video of the exercise"
+            )
+        if not opened:
             raise _not_readable(
                 self.path, "not a supported video format, or the file is damaged or truncated"
             )
-        first = _read(cap)
-        if first is None:
-            cap.release()
-            raise _not_readable(self.path, "no frames could be decoded")
-        return cap, first
+        raise _not_readable(self.path, "no frames could be decoded")
 
     def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
         if self._cap is None or self._first is None:
@@ -193,100 +199,110 @@ class VideoSource(Closeable):
         )
 
 
+# Leading bytes of photo formats, which OpenCV would happily read as a one-frame video.
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x00*")
+_IMAGE_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1", b"avif")  # HEIC/AVIF photos
+
+
+def _is_still_image(path: Path) -> bool:
+    """True for a JPEG, PNG, WebP, BMP, TIFF, HEIC or AVIF photo, whatever its name."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    if head.startswith(_IMAGE_MAGIC):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    return head[4:8] == b"ftyp" and head[8:12] in _IMAGE_BRANDS
+
+
+def _has_sound_but_no_picture(path: Path) -> bool:
+    """True for an audio-only file (a voice memo, an .m4a); only asked once OpenCV gave up."""
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return not container.streams.video and bool(container.streams.audio)
+    except Exception:  # not even FFmpeg can open it: the caller's generic message stands
+        return False
+
+
 def open_video(path: str | Path, *, allow_truncated: bool = False) -> VideoSource:
     """Open a video file for reading; raises `VideoReadError` with a clear reason."""
     return VideoSource(path, allow_truncated=allow_truncated)
 
 
-_stderr_lock = threading.RLock()
+Encoding = Literal["h264", "mp4v"]
+
+# Tried in this order; "h264" is whatever FFmpeg's build calls its default H.264 encoder.
+_NEARLY_FULL_BYTES = 4 << 20
+"""OpenCV reports no write errors: an incomplete file with this little space left means full."""
+
+_H264_ENCODERS = ("libx264", "libopenh264", "h264")
+_h264_encoder: str | None = None
+_h264_probed = False
 
 
-@contextlib.contextmanager
-def filtered_stderr(is_noise: Callable[[str], bool]) -> Iterator[None]:
-    """Hold back what native code writes to stderr during the block; re-emit all but noise.
+def _find_h264_encoder() -> str | None:
+    """The first H.264 encoder in PyAV's FFmpeg that really encodes a frame; probed once.
 
-    C/C++ libraries (FFmpeg, MediaPipe's absl logging, TFLite) write straight to file
-    descriptor 2 and offer no Python-side log level, so the only way to drop their known,
-    harmless chatter while keeping real errors is to capture fd 2 briefly and filter by
-    line. Held-back lines are written out when the block ends. Serialised by a lock
-    because fd 2 is process-wide. Set ``COACH_NATIVE_LOGS=1`` to disable filtering.
+    Listed is not enough (hardware encoders are listed without the hardware), so each is
+    opened and fed a tiny frame, which takes milliseconds.
     """
-    if os.environ.get("COACH_NATIVE_LOGS", "") not in ("", "0"):
-        yield
-        return
-    with _stderr_lock, tempfile.TemporaryFile() as held:
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(held.fileno(), 2)
+    global _h264_encoder, _h264_probed
+    if _h264_probed:
+        return _h264_encoder
+    _h264_probed = True
+    try:
+        import av
+    except ImportError:
+        return None
+    for name in _H264_ENCODERS:
+        if name not in av.codecs_available:
+            continue
         try:
-            yield
-        finally:
-            with contextlib.suppress(Exception):
-                sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            text = held.read().decode("utf-8", errors="replace")
-            kept = "".join(ln for ln in text.splitlines(keepends=True) if not is_noise(ln))
-            if kept:
-                os.write(2, kept.encode("utf-8"))
+            ctx = av.CodecContext.create(name, "w")
+            assert isinstance(ctx, av.VideoCodecContext)
+            ctx.width, ctx.height, ctx.pix_fmt = 64, 64, "yuv420p"
+            ctx.time_base = Fraction(1, 30)
+            ctx.open()
+            frame = av.VideoFrame(64, 64, "yuv420p")
+            frame.pts = 0
+            ctx.encode(frame)
+            ctx.encode(None)
+        except (av.FFmpegError, ValueError, AssertionError):
+            continue
+        _h264_encoder = name
+        break
+    return _h264_encoder
 
 
-_ENCODER_PROBE_NOISE = re.compile(
-    r"^(\[(h264\w*|libx264\w*|libopenh264|hevc\w*) @ 0x[0-9a-f]+\]|OpenCV: FFMPEG:|\[ERROR:)"
-)
-
-
-Encoding = Literal["avc1", "mp4v+ffmpeg", "mp4v"]
-
-_avc1_supported: bool | None = None
-
-
-def _opencv_has_avc1() -> bool:
-    """Probe once whether this OpenCV build can encode H.264 ('avc1') to MP4.
-
-    The pip wheels usually cannot (no libx264) and the failed probe logs errors, so the
-    answer is cached and OpenCV's own logging is quietened while probing.
-    """
-    global _avc1_supported
-    if _avc1_supported is None:
-        previous = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-        try:
-            with (
-                filtered_stderr(lambda line: bool(_ENCODER_PROBE_NOISE.match(line))),
-                tempfile.TemporaryDirectory() as tmp,
-            ):
-                probe = cv2.VideoWriter(
-                    str(Path(tmp) / "probe.mp4"), cv2.VideoWriter.fourcc(*"avc1"), 30.0, (64, 64)
-                )
-                ok = probe.isOpened()
-                if ok:
-                    probe.write(np.zeros((64, 64, 3), np.uint8))
-                probe.release()
-                _avc1_supported = ok and (Path(tmp) / "probe.mp4").stat().st_size > 0
-        except (cv2.error, OSError):
-            _avc1_supported = False
-        finally:
-            cv2.utils.logging.setLogLevel(previous)
-    return _avc1_supported
+def _reason(exc: BaseException) -> str:
+    """Plain words for an encoder or file error (no temporary names, no internal codes)."""
+    if isinstance(exc, OSError):
+        return plain_reason(exc)
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror) if strerror else (str(exc) or type(exc).__name__)
 
 
 class VideoWriter(Closeable):
-    """Write BGR frames to an MP4 that browsers can play.
+    """Write BGR frames to an MP4 that browsers can play, all or nothing.
 
-    Strategy, recorded in `encoding`:
+    Encoding, recorded in `encoding`: ``"h264"`` (H.264 / yuv420p with the index at the
+    front, ``+faststart``, so browsers start playing at once) in this process with PyAV;
+    or, when no H.264 encoder is available, ``"mp4v"`` (MPEG-4 Part 2 via OpenCV), which
+    desktop players play but browsers may not (`browser_playable` is False).
 
-    - ``"avc1"``: OpenCV encodes H.264 directly;
-    - ``"mp4v+ffmpeg"``: OpenCV writes MPEG-4 Part 2 to a temporary file and ``ffmpeg``
-      (found on PATH) transcodes it to H.264 / yuv420p with ``+faststart`` on close;
-    - ``"mp4v"``: no H.264 encoder available; the file plays in desktop players but
-      maybe not in a browser (`browser_playable` is False).
+    Frames go to a hidden temporary file next to `path` (see `coach.atomic`), which
+    replaces `path` only when `close()` succeeds; an error, or leaving a ``with`` block by
+    an exception, removes it and leaves any previous file at `path` untouched. Failures
+    raise `VideoWriteError` naming the file and the reason.
 
     The frame size is taken from `frame_size` or from the first frame; every frame must
-    match it (OpenCV would silently drop mismatched frames). An odd width or height is
-    padded by one replicated pixel, since H.264 with yuv420p needs even sizes.
+    match it. An odd width or height is padded by one replicated pixel, since H.264 with
+    yuv420p needs even sizes. Closing before any frame was written saves nothing.
     """
 
     def __init__(
@@ -304,43 +320,69 @@ class VideoWriter(Closeable):
         self.frame_size = frame_size
         """(width, height) of every frame."""
         self.frames_written = 0
-        self._prefer_h264 = prefer_h264
-        self._ffmpeg = shutil.which("ffmpeg") if prefer_h264 else None
-        self.encoding: Encoding = self._choose_encoding()
-        self._writer: cv2.VideoWriter | None = None
-        self._raw_path: Path | None = None
+        self.codec: str | None = _find_h264_encoder() if prefer_h264 else None
+        """The H.264 encoder used, or None for OpenCV's mp4v."""
+        self.encoding: Encoding = "h264" if self.codec is not None else "mp4v"
+        self._save: AtomicFile | None = None
+        self._container: Any = None  # av.container.OutputContainer
+        self._stream: Any = None  # av.VideoStream
+        self._cv_writer: cv2.VideoWriter | None = None
         self._closed = False
         if frame_size is not None:
             self._open(frame_size)
 
-    def _choose_encoding(self) -> Encoding:
-        if self._prefer_h264 and _opencv_has_avc1():
-            return "avc1"
-        if self._ffmpeg is not None:
-            return "mp4v+ffmpeg"
-        return "mp4v"
-
     @property
     def browser_playable(self) -> bool:
         """True when the output is H.264, which every mainstream browser plays."""
-        return self.encoding != "mp4v"
+        return self.encoding == "h264"
+
+    def _error(self, reason: str) -> VideoWriteError:
+        return VideoWriteError(f"cannot save video {self.path.name}: {reason}")
 
     def _open(self, frame_size: tuple[int, int]) -> None:
         self.frame_size = frame_size
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.encoding == "mp4v+ffmpeg":
-            self._raw_path = self._sibling("mp4v.mp4")
-            target, fourcc = self._raw_path, "mp4v"
-        else:
-            target, fourcc = self.path, self.encoding
         width, height = frame_size
         even_size = (width + width % 2, height + height % 2)
-        writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*fourcc), self.fps, even_size)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._error(f"cannot create its folder ({plain_reason(exc)})") from exc
+        if self.path.is_dir():
+            raise self._error("it is a folder")
+        remove_stale_temp_files(self.path.parent)
+        self._save = save = AtomicFile(self.path)
+        try:
+            if self.codec is not None:
+                self._open_av(save.tmp, even_size)
+            else:
+                self._open_cv(save.tmp, even_size)
+        except Exception as exc:
+            self.discard()
+            if isinstance(exc, VideoWriteError):
+                raise
+            raise self._error(_reason(exc)) from exc
+
+    def _open_av(self, tmp: Path, size: tuple[int, int]) -> None:
+        import av
+
+        rate = Fraction(self.fps).limit_denominator(1001)
+        self._container = av.open(
+            str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}
+        )
+        stream = self._container.add_stream(self.codec, rate=rate)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = 1 / rate
+        if self.codec == "libx264":
+            stream.options = {"preset": "veryfast", "crf": "23"}
+        self._stream = stream
+
+    def _open_cv(self, tmp: Path, size: tuple[int, int]) -> None:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, size)
         if not writer.isOpened():
             writer.release()
-            self._discard_raw()
-            raise VideoWriteError(f"cannot write video {self.path} with codec {fourcc!r}")
-        self._writer = writer
+            raise self._error("no video encoder is available")
+        self._cv_writer = writer
 
     def write(self, frame_bgr: np.ndarray) -> None:
         """Append one BGR uint8 frame of the writer's size."""
@@ -352,65 +394,95 @@ class VideoWriter(Closeable):
                 f"{frame_bgr.shape}"
             )
         size = (int(frame_bgr.shape[1]), int(frame_bgr.shape[0]))
-        if self._writer is None:
+        if self._save is None:
             self._open(size)
         elif size != self.frame_size:
             raise ValueError(f"frame size {size} differs from the video's {self.frame_size}")
-        assert self._writer is not None
         pad_bottom, pad_right = size[1] % 2, size[0] % 2
         if pad_bottom or pad_right:
             frame_bgr = cv2.copyMakeBorder(
                 frame_bgr, 0, pad_bottom, 0, pad_right, cv2.BORDER_REPLICATE
             )
-        self._writer.write(np.ascontiguousarray(frame_bgr))
+        frame_bgr = np.ascontiguousarray(frame_bgr)
+        try:
+            if self._stream is not None:
+                self._encode(frame_bgr)
+            else:
+                assert self._cv_writer is not None
+                self._cv_writer.write(frame_bgr)
+        except Exception as exc:
+            self.discard()
+            raise self._error(_reason(exc)) from exc
         self.frames_written += 1
 
+    def _encode(self, frame_bgr: np.ndarray | None) -> None:
+        """Encode one frame (None: flush the encoder) and mux what comes out."""
+        import av
+
+        frame = None
+        if frame_bgr is not None:
+            frame = av.VideoFrame.from_ndarray(frame_bgr, format="bgr24")
+            frame.pts = self.frames_written
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
     def close(self) -> None:
-        """Finish the file (and transcode it when needed); safe to call more than once."""
+        """Finish the file and move it into place; safe to call more than once."""
         if self._closed:
             return
         self._closed = True
-        if self._writer is None:
+        save = self._save
+        if save is None or not save.pending:
             return
-        self._writer.release()
-        self._writer = None
-        if self._raw_path is not None:
-            self._transcode()
-
-    def _transcode(self) -> None:
-        """Turn the temporary mp4v file into H.264 at `path`; keep mp4v if ffmpeg fails."""
-        assert self._raw_path is not None and self._ffmpeg is not None
-        raw, self._raw_path = self._raw_path, None
-        tmp_out = str(self._sibling("h264.mp4"))
-        cmd = [
-            self._ffmpeg, "-y", "-nostdin", "-loglevel", "error", "-i", str(raw),
-            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
-            "-an", tmp_out,
-        ]  # fmt: skip
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            ok, error = done.returncode == 0, done.stderr.strip()
-        except OSError as exc:
-            ok, error = False, str(exc)
-        if ok and Path(tmp_out).is_file() and Path(tmp_out).stat().st_size > 0:
-            os.replace(tmp_out, self.path)
-            raw.unlink(missing_ok=True)
-            return
-        log.warning(
-            "ffmpeg could not transcode %s to H.264 (%s); keeping MPEG-4 Part 2, "
-            "which browsers may not play",
-            self.path.name,
-            error.splitlines()[-1] if error else "unknown error",
-        )
-        Path(tmp_out).unlink(missing_ok=True)
-        os.replace(raw, self.path)
-        self.encoding = "mp4v"
+            if self._stream is not None:
+                self._encode(None)
+                container, self._container, self._stream = self._container, None, None
+                container.close()
+            else:
+                self._finish_cv(save.tmp)
+            save.commit()
+        except Exception as exc:
+            self.discard()
+            if isinstance(exc, (VideoWriteError, WriteError)):
+                raise VideoWriteError(str(exc)) from exc
+            raise self._error(_reason(exc)) from exc
 
-    def _sibling(self, suffix: str) -> Path:
-        """A unique hidden temporary name next to the output (same folder: atomic rename)."""
-        return self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.{suffix}")
+    def _finish_cv(self, tmp: Path) -> None:
+        """Release OpenCV's writer and check the file: it reports no write errors itself."""
+        assert self._cv_writer is not None
+        self._cv_writer.release()
+        self._cv_writer = None
+        cap = cv2.VideoCapture(str(tmp))
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0
+        cap.release()
+        if count != self.frames_written:
+            try:
+                full = shutil.disk_usage(tmp.parent).free < _NEARLY_FULL_BYTES
+            except OSError:
+                full = False
+            raise self._error("the disk is full" if full else "the file came out incomplete")
 
-    def _discard_raw(self) -> None:
-        if self._raw_path is not None:
-            self._raw_path.unlink(missing_ok=True)
-            self._raw_path = None
+    def discard(self) -> None:
+        """Stop writing and remove the temporary file; `path` stays as it was."""
+        self._closed = True
+        container, self._container, self._stream = self._container, None, None
+        if container is not None:
+            with contextlib.suppress(Exception):
+                container.close()
+        if self._cv_writer is not None:
+            self._cv_writer.release()
+            self._cv_writer = None
+        if self._save is not None:
+            self._save.discard()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # half a video is worse than none: keep the previous file
+            self.discard()

@@ -50,6 +50,7 @@ def analysed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         "--annotated", str(out / "a.mp4"),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", "a good clip must print nothing on stderr"
     truth = json.loads((CLIPS / "rendered" / f"{clip}_truth.json").read_text())
     with (CLIPS / "rendered" / f"{clip}_truth.csv").open() as fh:
         truth_deg = np.array([float(r["L_dorsi2d_deg"]) for r in csv.DictReader(fh)])
@@ -155,5 +156,7 @@ def test_rear_view_reports_no_valid_angle(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert all(s["ankle_deg"] is None for s in report["series"])
     assert report["reps"] == 0
-    assert any("could never be measured" in w for w in report["warnings"])
+    warning = next(w for w in report["warnings"] if "could not be measured" in w)
+    assert "side" in warning  # says why, in words: not an id, not an empty list
+    assert "(" not in warning and "_" not in warning
     assert {c["id"] for c in report["cues"]} & {"turn_side_on", "foot_out_of_view"}

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import io
 import itertools
 import os
+import pickle
+import re
 import socket
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
-from coach import models
-from coach.models import ModelUnavailableError, resolve_model
+from coach import cli, models
+from coach.models import (
+    MODEL_NAMES,
+    MODEL_SHA256,
+    ModelDamagedError,
+    ModelUnavailableError,
+    check_model_file,
+    resolve_model,
+)
+
+SHARED_LITE = Path(os.environ["COACH_MODELS_DIR"]) / "pose_landmarker_lite.task"
 
 
 def _zip_bytes(size: int = 200_000) -> bytes:
@@ -27,6 +41,8 @@ def _zip_bytes(size: int = 200_000) -> bytes:
 
 
 ZIP_BODY = _zip_bytes()
+ZIP_PINS = {name: hashlib.sha256(ZIP_BODY).hexdigest() for name in MODEL_NAMES}
+"""Pins that match what the test server sends (the real pins are the official files')."""
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -177,6 +193,7 @@ def test_download_is_atomic_with_progress(tmp_path: Path, server_url: str) -> No
         progress=lambda done, total: calls.append((done, total)),
         url_template=server_url + "/ok/pose_landmarker_{name}.task",
         timeout_s=5,
+        pins=ZIP_PINS,
     )
     assert path == dest_dir / "pose_landmarker_full.task"
     assert path.read_bytes() == ZIP_BODY
@@ -210,18 +227,180 @@ def test_offline_download_fails_clearly_and_leaves_nothing(tmp_path: Path) -> No
 
 @pytest.mark.usefixtures("no_env")
 @pytest.mark.parametrize(
-    ("route", "expected"),
-    [("html", "not a valid .task bundle"), ("short", "could not download"), ("missing", "404")],
+    ("route", "pins", "expected"),
+    [
+        ("html", ZIP_PINS, "not a valid .task bundle"),
+        ("short", ZIP_PINS, "could not download"),
+        ("missing", ZIP_PINS, "404"),
+        # A good zip that is not the pinned file: a tampered mirror, or a new "latest".
+        ("ok", MODEL_SHA256, "does not match its pinned SHA-256 checksum"),
+    ],
 )
 def test_bad_downloads_leave_no_partial_file(
-    tmp_path: Path, server_url: str, route: str, expected: str
+    tmp_path: Path, server_url: str, route: str, pins: dict[str, str], expected: str
 ) -> None:
     dest_dir = tmp_path / "models"
-    with pytest.raises(ModelUnavailableError, match=expected):
+    with pytest.raises(ModelUnavailableError, match=expected) as info:
         resolve_model(
             "full",
             models_dir=dest_dir,
             url_template=f"{server_url}/{route}/pose_landmarker_{{name}}.task",
             timeout_s=5,
+            pins=pins,
         )
+    assert "pose_landmarker_full.task" in str(info.value)
     assert list(dest_dir.iterdir()) == []
+
+
+@pytest.mark.usefixtures("no_env")
+def test_checksum_mismatch_names_both_hashes(tmp_path: Path, server_url: str) -> None:
+    pins = {"lite": "ab" * 32}
+    with pytest.raises(ModelUnavailableError) as info:
+        models.download_model(
+            "lite", tmp_path, url_template=server_url + "/ok/{name}", timeout_s=5, pins=pins
+        )
+    message = str(info.value)
+    assert "ab" * 32 in message and ZIP_PINS["lite"] in message and "deleted" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.usefixtures("no_env")
+def test_a_model_without_a_pin_is_not_downloaded(tmp_path: Path) -> None:
+    """Nothing is fetched (the address is not even valid) and nothing is written."""
+    dest_dir = tmp_path / "models"
+    with pytest.raises(ModelUnavailableError) as info:
+        resolve_model("heavy", models_dir=dest_dir, url_template="http://0.0.0.0:1/x", pins={})
+    message = str(info.value)
+    assert "no pinned checksum" in message and "pose_landmarker_heavy.task" in message
+    assert str(dest_dir) in message and models.ENV_MODELS_DIR in message
+    assert not dest_dir.exists()
+
+
+def test_official_address_is_versioned_and_every_model_is_pinned() -> None:
+    url = models.MODEL_URL_TEMPLATE.format(name="lite")
+    assert url == (
+        "https://storage.googleapis.com/mediapipe-models/pose_landmarker/"
+        "pose_landmarker_lite/float16/1/pose_landmarker_lite.task"
+    )
+    assert set(MODEL_SHA256) == set(MODEL_NAMES)
+    assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in MODEL_SHA256.values())
+    assert len(set(MODEL_SHA256.values())) == len(MODEL_NAMES)
+
+
+# --- damaged model files ------------------------------------------------------------------
+
+
+def _cut(fraction: float) -> Callable[[bytes], bytes]:
+    return lambda good: good[: int(len(good) * fraction)]
+
+
+def _flip(good: bytes) -> bytes:
+    """One byte changed in the middle of the first network (the zip's CRC catches it)."""
+    bad = bytearray(good)
+    bad[len(good) // 3] ^= 0xFF
+    return bytes(bad)
+
+
+def _without_landmarks_detector(good: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("pose_detector.tflite", b"x" * 100)
+    return buf.getvalue()
+
+
+# A cut-off bundle may still look like a zip: a .tflite network carries its own small zip
+# of metadata at its end, which is all that a truncated copy then shows.
+_CUT = "not a valid .task bundle|cut short or not a pose landmarker bundle"
+DAMAGE: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "random bytes": (lambda good: os.urandom(100_000), "not a valid .task bundle"),
+    "empty": (lambda good: b"", "not a valid .task bundle"),
+    "first 1000 bytes": (_cut(0.0002), _CUT),
+    "first half": (_cut(0.5), _CUT),
+    "all but the end": (lambda good: good[:-100], _CUT),
+    "one byte flipped": (_flip, "the part pose_detector.tflite is corrupt"),
+    "a network missing": (_without_landmarks_detector, "no pose_landmarks_detector.tflite"),
+}
+
+
+@pytest.fixture(scope="module")
+def good_bundle() -> bytes:
+    assert SHARED_LITE.is_file(), f"shared model not found at {SHARED_LITE}"
+    return SHARED_LITE.read_bytes()
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_model_file_is_named_with_the_fix(
+    tmp_path: Path, good_bundle: bytes, damage: str
+) -> None:
+    make, reason = DAMAGE[damage]
+    path = tmp_path / "pose_landmarker_lite.task"
+    path.write_bytes(make(good_bundle))
+    with pytest.raises(ModelDamagedError) as info:
+        check_model_file(path)
+    message = str(info.value)
+    assert message.startswith(f"the pose model file {path} is damaged ("), message
+    assert re.search(reason, message), message
+    assert "Delete it and download it again, or copy a good copy of" in message
+    assert "\n" not in message
+    assert isinstance(info.value, ModelUnavailableError)  # the CLI's one-line exit 2
+
+
+def test_a_good_model_file_passes_the_check(good_bundle: bytes, tmp_path: Path) -> None:
+    check_model_file(SHARED_LITE)
+    copy = tmp_path / "copy.task"
+    copy.write_bytes(good_bundle)
+    check_model_file(copy)
+    with pytest.raises(ModelUnavailableError, match="not found"):
+        check_model_file(tmp_path / "gone.task")
+
+
+def test_damaged_error_survives_the_trip_from_a_pose_worker(tmp_path: Path) -> None:
+    """The video path runs MediaPipe in worker processes that pickle errors to the parent."""
+    error = ModelDamagedError(tmp_path / "m.task", "cut short")
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is ModelDamagedError and str(back) == str(error)
+    assert back.path == error.path
+
+
+@pytest.mark.parametrize("damage", ["first half", "valid zip, not a model"])
+def test_mediapipe_pose_never_shows_a_traceback_for_a_bad_bundle(
+    tmp_path: Path, good_bundle: bytes, damage: str
+) -> None:
+    from coach.pose import MediaPipePose
+
+    path = tmp_path / "pose_landmarker_lite.task"
+    if damage == "first half":
+        path.write_bytes(_cut(0.5)(good_bundle))
+    else:  # passes the zip check; MediaPipe itself rejects it, and the error names the file
+        with zipfile.ZipFile(path, "w") as zf:
+            for member in models.MODEL_MEMBERS:
+                zf.writestr(member, os.urandom(2000))
+    with pytest.raises(ModelDamagedError) as info:
+        MediaPipePose(path, mode="video")
+    assert str(path) in str(info.value) and "Delete it" in str(info.value)
+
+
+def test_cli_analyze_with_a_damaged_model_exits_2_with_one_line(
+    tmp_path: Path,
+    good_bundle: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """`--model lite` is looked up in models/ and then COACH_MODELS_DIR (here: damaged)."""
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    damaged = models_dir / "pose_landmarker_lite.task"
+    damaged.write_bytes(good_bundle[:-100])
+    monkeypatch.setenv(models.ENV_MODELS_DIR, str(models_dir))
+    assert models.find_model("lite") == damaged, "a lite model in models/ would be used first"
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"mp4v"), 30, (320, 240))
+    for _ in range(10):  # short: analysed in this process, not by worker processes
+        writer.write(np.zeros((240, 320, 3), np.uint8))
+    writer.release()
+    code = cli.main(["analyze", str(clip), "--exercise", "range_of_motion", "--model", "lite"])
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith(f"error: the pose model file {damaged}"), err
+    assert "Traceback" not in err

@@ -181,17 +181,6 @@ def test_input_checks(clip: list[tuple[float, np.ndarray]]) -> None:
         estimator.detect(frame[:, :, 1].copy(), 0.0)
 
 
-def test_start_up_chatter_is_filtered(
-    clip: list[tuple[float, np.ndarray]], capfd: pytest.CaptureFixture[str]
-) -> None:
-    with MediaPipePose(_model("lite"), "video") as estimator:
-        assert estimator.detect(clip[0][1], 0.0) is not None
-    err = capfd.readouterr().err
-    assert "XNNPACK" not in err
-    assert "inference_feedback_manager" not in err
-    assert "landmark_projection_calculator" not in err
-
-
 def test_forgotten_instances_exit_cleanly(tmp_path: Path) -> None:
     """No MediaPipe __del__ TypeError or native crash when a script never calls close()."""
     script = tmp_path / "forget.py"

@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 import random
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from coach.exercise import Dose, Exercise, load_exercises
+from coach.exercise import EXERCISES_DIR, Exercise, load_exercises, parse_exercise
 from coach.landmarks import Pose
 from coach.session import (
     TOO_DARK,
@@ -314,5 +315,26 @@ def test_audio_queue_drops_cues_that_would_talk_over_and_keeps_announcements() -
     assert ids == sorted(ids) and len(set(ids)) == 5
 
 
-def test_dose_type_is_what_with_dose_builds() -> None:
-    assert isinstance(with_dose(ROM, sets=4).dose, Dose)
+@pytest.mark.parametrize(("sets", "reps"), [(1, 3), (2, 2), (3, 1)])
+def test_the_dose_in_the_definition_file_is_the_session_that_runs(sets: int, reps: int) -> None:
+    """From the TOML text to the live session: exactly `sets` x `reps`, then done."""
+    text = (EXERCISES_DIR / "range_of_motion.toml").read_text(encoding="utf-8")
+    text = text.replace("sets = 1", f"sets = {sets}").replace("reps = 10", f"reps = {reps}")
+    text = text.replace("rest_s = 30", "rest_s = 0")
+    ex = parse_exercise(tomllib.loads(text), "dose.toml")
+    assert (ex.dose.sets, ex.dose.reps) == (sets, reps)
+    session = LiveSession(ex)
+    planned = sets * reps
+    done_at: int | None = None
+    for t, pose in stream(3.0 + (planned + 2) * 3.0):  # two reps more than planned
+        session.process_pose(pose, t, 120)
+        if done_at is None and session.stage is Stage.DONE:
+            done_at = len(session.log.reps)
+    assert done_at == planned
+    assert [r.set_no for r in session.log.reps][:planned] == [
+        n for n in range(1, sets + 1) for _ in range(reps)
+    ]
+    summary = session.log.summary()
+    assert (summary["planned_sets"], summary["planned_reps"]) == (sets, planned)
+    assert summary["sets_completed"] == sets
+    assert session.log.to_dict()["dose"]["sets"] == sets

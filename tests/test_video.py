@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import itertools
-import logging
 import os
-import shutil
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -13,6 +17,7 @@ import numpy as np
 import pytest
 
 from coach import video
+from coach.atomic import WriteError, atomic_write_path, check_writable, remove_stale_temp_files
 from coach.video import VideoReadError, VideoWriteError, VideoWriter, open_video
 
 SHARED = Path(os.environ.get("COACH_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
@@ -117,7 +122,7 @@ def _frames(n: int, height: int, width: int) -> list[np.ndarray]:
     """Flat grey frames with a moving white square, distinct enough to check content."""
     frames = []
     for i in range(n):
-        frame = np.full((height, width, 3), 40 + 15 * i, np.uint8)
+        frame = np.full((height, width, 3), 40 + (15 * i) % 200, np.uint8)
         frame[10:30, 4 * i : 4 * i + 20] = 255
         frames.append(frame)
     return frames
@@ -135,7 +140,7 @@ def test_write_then_read_back(tmp_path: Path) -> None:
         for frame in frames:
             writer.write(frame)
     assert writer.frames_written == 10
-    assert writer.encoding in ("avc1", "mp4v+ffmpeg", "mp4v")
+    assert writer.encoding in ("h264", "mp4v")
     back = _read_back(path)
     assert len(back) == 10
     assert all(f.shape == (120, 160, 3) for f in back)
@@ -146,33 +151,35 @@ def test_write_then_read_back(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not on PATH")
-def test_output_is_h264_when_ffmpeg_is_available(tmp_path: Path) -> None:
+needs_h264 = pytest.mark.skipif(
+    video._find_h264_encoder() is None, reason="PyAV has no H.264 encoder here"
+)
+
+
+@needs_h264
+def test_output_is_browser_playable_h264_in_process(tmp_path: Path) -> None:
+    import av
+
     path = tmp_path / "out.mp4"
-    with VideoWriter(path, 25.0, (64, 48)) as writer:
-        for frame in _frames(5, 48, 64):
+    with VideoWriter(path, 29.97, (64, 48)) as writer:
+        for frame in _frames(37, 48, 64):
             writer.write(frame)
-    assert writer.browser_playable
-    assert writer.encoding in ("avc1", "mp4v+ffmpeg")
+    assert (writer.encoding, writer.browser_playable) == ("h264", True)
     cap = cv2.VideoCapture(str(path))
     fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower()
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(29.97, abs=0.01)
     cap.release()
     assert fourcc in ("avc1", "h264")
-
-
-def test_odd_frame_size_is_padded_to_even(tmp_path: Path) -> None:
-    path = tmp_path / "odd.mp4"
-    with VideoWriter(path, 30.0) as writer:
-        for frame in _frames(3, 47, 63):
-            writer.write(frame)
-    back = _read_back(path)
-    assert len(back) == 3
-    assert back[0].shape == (48, 64, 3)
+    assert len(_read_back(path)) == 37  # every frame decodes, none dropped or added
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.format.name) == ("h264", "yuv420p")
+    data = path.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # +faststart: plays while downloading
 
 
 def test_without_h264_falls_back_to_mp4v(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(video, "_avc1_supported", False)
-    monkeypatch.setattr("shutil.which", lambda _name: None)
+    monkeypatch.setattr(video, "_find_h264_encoder", lambda: None)
     path = tmp_path / "plain.mp4"
     with VideoWriter(path, 30.0) as writer:
         for frame in _frames(4, 48, 64):
@@ -180,22 +187,195 @@ def test_without_h264_falls_back_to_mp4v(tmp_path: Path, monkeypatch: pytest.Mon
     assert writer.encoding == "mp4v"
     assert not writer.browser_playable
     assert len(_read_back(path)) == 4
+    assert [p.name for p in tmp_path.iterdir()] == ["plain.mp4"]
 
 
-def test_failed_transcode_keeps_the_mp4v_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setattr(video, "_avc1_supported", False)
-    monkeypatch.setattr("shutil.which", lambda _name: "/bin/false")
-    path = tmp_path / "kept.mp4"
-    with caplog.at_level(logging.WARNING, logger="coach.video"), VideoWriter(path, 30.0) as writer:
-        chosen = writer.encoding
-        for frame in _frames(4, 48, 64):
+def _previous(path: Path) -> bytes:
+    """Put a complete earlier video at `path` and return its bytes."""
+    with VideoWriter(path, 30.0) as writer:
+        for frame in _frames(3, 48, 64):
             writer.write(frame)
-    assert (chosen, writer.encoding) == ("mp4v+ffmpeg", "mp4v")
-    assert "could not transcode" in caplog.text
-    assert len(_read_back(path)) == 4
-    assert [p.name for p in tmp_path.iterdir()] == ["kept.mp4"]
+    return path.read_bytes()
+
+
+def test_frames_go_to_a_temp_file_named_after_the_writer(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    with VideoWriter(path, 30.0, (64, 48)) as writer:
+        for frame in _frames(60, 48, 64):  # the encoder holds back its first few frames
+            writer.write(frame)
+        (tmp,) = tmp_path.iterdir()
+        assert re.fullmatch(rf"\.out\.coach-tmp-{os.getpid()}-[0-9a-f]{{8}}\.mp4", tmp.name)
+        assert not path.exists()  # nothing at the real name until the file is complete
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+def test_exception_inside_with_keeps_the_previous_file(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    before = _previous(path)
+    with pytest.raises(RuntimeError, match="drawing failed"), VideoWriter(path, 30.0) as writer:
+        for i, frame in enumerate(_frames(10, 48, 64)):
+            if i == 5:
+                raise RuntimeError("drawing failed")
+            writer.write(frame)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+def test_encoder_error_mid_way_names_the_file_and_keeps_the_previous_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "out.mp4"
+    before = _previous(path)
+    real_encode = VideoWriter._encode
+
+    def encode(self: VideoWriter, frame: np.ndarray | None) -> None:
+        if self.frames_written == 4:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_encode(self, frame)
+
+    monkeypatch.setattr(VideoWriter, "_encode", encode)
+    monkeypatch.setattr(video, "_find_h264_encoder", lambda: "libx264")
+    writer = VideoWriter(path, 30.0)
+    with pytest.raises(VideoWriteError, match=r"^cannot save video out\.mp4: the disk is full$"):
+        for frame in _frames(10, 48, 64):
+            writer.write(frame)
+    writer.close()  # after a failure: nothing more to do, and no error
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+@contextlib.contextmanager
+def _tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A small RAM file system mounted at `where` (needs root); skips the test otherwise."""
+    where.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.mark.parametrize("prefer_h264", [True, False], ids=["h264", "mp4v"])
+def test_disk_full_keeps_the_previous_file(tmp_path: Path, prefer_h264: bool) -> None:
+    with _tmpfs(tmp_path / "small", "600k") as disk:
+        path = disk / "out.mp4"
+        before = _previous(path)
+        noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), np.uint8)
+        full = r"^cannot save video out\.mp4: the disk is full$"
+        with (
+            pytest.raises(VideoWriteError, match=full),
+            VideoWriter(path, 30.0, prefer_h264=prefer_h264) as writer,
+        ):
+            for i in range(300):  # incompressible: far more than 600 kB
+                writer.write(np.roll(noise, i, axis=1))
+        assert path.read_bytes() == before
+        assert [p.name for p in disk.iterdir()] == ["out.mp4"]
+
+
+def test_read_only_folder_keeps_the_previous_file(tmp_path: Path) -> None:
+    with _tmpfs(tmp_path / "ro", "1m") as disk:
+        path = disk / "out.mp4"
+        before = _previous(path)
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        with pytest.raises(WriteError, match=r"^cannot save out\.mp4: the folder is read-only$"):
+            check_writable(path)
+        with (
+            pytest.raises(VideoWriteError, match=r"out\.mp4: the folder is read-only$"),
+            VideoWriter(path, 30.0) as writer,
+        ):
+            writer.write(_frames(1, 48, 64)[0])
+        assert path.read_bytes() == before
+
+
+def test_check_writable_names_the_problem(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    with pytest.raises(WriteError, match=r"^cannot save out\.mp4: notes\.txt is a file, not"):
+        check_writable(tmp_path / "notes.txt" / "deeper" / "out.mp4")
+    with pytest.raises(VideoWriteError, match=r"out\.mp4"):
+        VideoWriter(tmp_path / "notes.txt" / "out.mp4", 30.0, (64, 48))
+    (tmp_path / "taken.mp4").mkdir()
+    with pytest.raises(WriteError, match=r"^cannot save taken\.mp4: it is a folder$"):
+        check_writable(tmp_path / "taken.mp4")
+    check_writable(tmp_path / "new" / "folder" / "ok.json")  # a missing folder is created
+    assert (tmp_path / "new" / "folder").is_dir()
+    assert list((tmp_path / "new" / "folder").iterdir()) == []  # the probe is gone
+
+
+def test_atomic_write_path_replaces_only_on_success(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    path.write_text("old")
+    with pytest.raises(ValueError, match="half-way"), atomic_write_path(path) as tmp:
+        tmp.write_text("half")
+        raise ValueError("half-way")
+    assert path.read_text() == "old"
+    with atomic_write_path(path) as tmp:
+        tmp.write_text("new")
+        assert path.read_text() == "old"
+    assert path.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        dead_tmp = tmp_path / f".out.coach-tmp-{gone.pid}-0123abcd.mp4"
+        live_tmp = tmp_path / f".out.coach-tmp-{alive.pid}-0123abcd.mp4"
+        # our pid, but not written by us: left by an earlier process that had our pid
+        reused_tmp = tmp_path / f".report.coach-tmp-{os.getpid()}-89abcdef.json"
+        keep = [tmp_path / "out.mp4", tmp_path / ".hidden", tmp_path / ".x.coach-tmp-1-zz.mp4"]
+        for p in [dead_tmp, live_tmp, reused_tmp, *keep]:
+            p.write_bytes(b"x")
+        with atomic_write_path(tmp_path / "now.json") as ours:
+            ours.write_text("{}")
+            removed = remove_stale_temp_files(tmp_path)
+            assert ours.exists()  # this process is writing it right now
+        assert sorted(removed) == sorted([dead_tmp, reused_tmp])
+        assert live_tmp.exists() and all(p.exists() for p in keep)
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_audio_only_file_says_there_is_no_picture(tmp_path: Path) -> None:
+    path = tmp_path / "voice memo.m4a"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2", str(path)],
+        check=True,
+        timeout=60,
+    )
+    with pytest.raises(VideoReadError) as info:
+        open_video(path)
+    assert str(info.value) == (
+        "voice memo.m4a has sound but no video: please upload a video of the exercise"
+    )
+
+
+@pytest.mark.parametrize("name", ["photo.jpg", "photo.png", "photo-renamed.mp4"])
+def test_still_photo_is_not_analysed_as_a_one_frame_video(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    image = _frames(1, 48, 64)[0]
+    encoded = cv2.imencode(".png" if name.endswith(".png") else ".jpg", image)[1]
+    path.write_bytes(encoded.tobytes())
+    with pytest.raises(VideoReadError) as info:
+        open_video(path)
+    assert str(info.value) == (
+        f"{name} is a still photo, not a video: please upload a video of the exercise"
+    )
+
+
+@pytest.mark.skipif(not (SHARED / "clips" / "stills").is_dir(), reason="no shared stills")
+def test_shared_still_photo_is_rejected() -> None:
+    still = SHARED / "clips" / "stills" / "Ankle_Circles_0.jpg"
+    with pytest.raises(VideoReadError, match=r"^Ankle_Circles_0\.jpg is a still photo"):
+        open_video(still)
 
 
 def test_writer_rejects_bad_frames(tmp_path: Path) -> None:

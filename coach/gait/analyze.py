@@ -203,4 +203,4 @@ def write_annotated(
             writer.write(analysis_annotator.draw(frame, t_s))
             if progress is not None and (i + 1) % 15 == 0:
                 progress(min(i + 1, total), total)
-    return writer.encoding  # known only after closing (the H.264 transcode may fail)
+    return writer.encoding

@@ -6,7 +6,8 @@ frames into results (pose model + `GaitTracker`) and hands them to a lock-protec
 never calls `st.*`.
 
 A recorded walk goes through `analyze_gait_video` once per (file, model) and is kept in
-the session, so a download click does not analyse the video again. Both modes show the
+the session (in memory only, dropped when the upload is removed), so a download click
+does not analyse the video again. Both modes show the
 same per-step table and charts, built from `Step.to_dict()` rows.
 """
 

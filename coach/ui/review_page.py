@@ -1,7 +1,9 @@
 """Review a video: upload a recording, analyse it with the same processor, see every rep.
 
 The analysis runs once per (file, exercise, model, side) and is kept in the session, so
-moving a slider or downloading a file does not analyse the video again.
+moving a slider or downloading a file does not analyse the video again. It is kept in
+memory only (the annotated video and CSV as bytes and text), and dropped when the upload
+is removed: no file of the patient's video stays on the server.
 """
 
 from __future__ import annotations
