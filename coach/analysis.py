@@ -32,8 +32,8 @@ from coach.pose_batch import extract_poses
 from coach.processor import FrameProcessor, FrameResult
 from coach.progress import Progress, Stage, stage_ticker
 from coach.side_select import SideChoice
-from coach.view import ViewIssue
 from coach.video import VideoWriter, open_video
+from coach.view import ViewIssue
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")

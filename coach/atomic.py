@@ -25,6 +25,7 @@ __all__ = [
     "WriteError",
     "atomic_write_path",
     "check_writable",
+    "pid_alive",
     "plain_reason",
     "remove_stale_temp_files",
     "temp_path_for",
@@ -141,7 +142,10 @@ def atomic_write_path(path: str | Path) -> Iterator[Path]:
     save.commit()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id still runs (a zombie does not; another user's does)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -173,7 +177,7 @@ def remove_stale_temp_files(folder: str | Path) -> list[Path]:
         pid = int(match["pid"])
         with _live_lock:
             ours_now = entry.name in _live
-        if ours_now or (pid != me and _pid_alive(pid)):
+        if ours_now or (pid != me and pid_alive(pid)):
             continue
         with contextlib.suppress(OSError):
             if entry.is_file(follow_symlinks=False):

@@ -15,6 +15,7 @@ Call `quiet_native_logs` once at process start, before mediapipe or cv2 is impor
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -52,8 +53,9 @@ def quiet_native_logs(*, verbose: bool = False) -> bool:
     """Keep native log lines off stderr for this process and its children.
 
     Returns True when stderr is filtered (now or already). With `verbose` (or
-    ``COACH_DEBUG=1``) nothing is filtered, and children are told so too. Under pytest
-    (which captures fd 2 itself, test by test) only the log-level variables are set.
+    ``COACH_DEBUG=1``) nothing is filtered, and children are told so too. Inside a pytest
+    process (which captures fd 2 itself, test by test) only the log-level variables are
+    set; the processes its tests start filter as usual.
     """
     global _filter
     if verbose or debug_requested():
@@ -67,7 +69,7 @@ def quiet_native_logs(*, verbose: bool = False) -> bool:
             return True  # a child of a filtered process: same pipe, already filtered
     except OSError:
         return False  # no stderr at all: nothing to keep quiet
-    if _filter is not None or "PYTEST_CURRENT_TEST" in os.environ:
+    if _filter is not None or "_pytest" in sys.modules:
         return _filter is not None
     return _start_filter()
 
@@ -108,7 +110,5 @@ def _start_filter() -> bool:
 def _flush(stream: object) -> None:
     flush = getattr(stream, "flush", None)
     if flush is not None:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             flush()
-        except (OSError, ValueError):
-            pass

@@ -10,6 +10,10 @@ Lines are recognised by the shape of a log line, not by their wording, so a new 
 release with new messages stays quiet: glog/absl (``W1202 10:00:00.1 42 file.cc:12] ...``),
 TFLite/LiteRT (``INFO: [file.cc:36] ...``), OpenCV (``[ WARN:0@0.1] ...``) and FFmpeg
 (``[h264 @ 0x55...] ...``). Fatal lines (glog ``F``) and anything else are kept.
+
+Pose workers share the pipe, and LiteRT writes its severity and its message in separate
+writes, so two workers starting together interleave them: ``WARNING: WARNING: [a.cc:1] x``
+and a bare ``[a.cc:1] x``. Both shapes count as log lines too.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import sys
 LOG_LINE = re.compile(
     rb"^(?:"
     rb"[IWE]\d{4} \d\d:\d\d:\d\d[.\d]* +\d+ [^\]]*\] "  # glog / absl
-    rb"|(?:INFO|WARNING|ERROR|VERBOSE|DEBUG): "  # TFLite / LiteRT minimal logger
+    rb"|(?:(?:INFO|WARNING|ERROR|VERBOSE|DEBUG): )+"  # TFLite / LiteRT minimal logger
+    rb"|\[[\w./-]+\.(?:cc|cpp|cxx|c|h|hpp|mm):\d+\] "  # its message, split from the severity
     rb"|\[ ?(?:INFO|WARN|ERROR|DEBUG|VERBOSE):[\d@. ]*\] "  # OpenCV
     rb"|OpenCV: FFMPEG: "  # OpenCV's FFmpeg backend
     rb"|\[[^\]\s]+ @ 0x[0-9a-f]+\] "  # FFmpeg av_log

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -100,3 +104,32 @@ def ankle_trace(t: float, still_s: float = 3.0, rep_s: float = 3.0) -> float:
     if ph < 2.5:
         return 15 - 25 * (ph - 1.5)
     return -10 + 10 * (ph - 2.5) / (rep_s - 2.5)
+
+
+@contextlib.contextmanager
+def mount_tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A small RAM file system at `where`, for real "disk full" cases (needs root, as CI is)."""
+    where.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, f"cannot mount a tmpfs (run as root): {done.stderr.decode()}"
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Put back ``sys.modules["__main__"]`` after each test.
+
+    `AppTest` runs a page script as ``__main__`` and leaves it there; a spawned pose
+    worker started by a later test would then re-run that script (and fail in it).
+    """
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from coach.stderr_filter import is_log_line
-from tests.conftest import CLIPS, REPO
+from tests.conftest import CLIPS, REPO, mount_tmpfs
 
 CLIP = CLIPS / "rendered" / "xbot_seated_pumps_side.mp4"
 STILL = next(iter(sorted((CLIPS / "stills").glob("*.jpg"))), None)
@@ -148,7 +148,12 @@ def test_an_output_may_not_be_the_input_through_a_link(tmp_path: Path) -> None:
     (tmp_path / "link.json").symlink_to(video)
     before = digest(video)
     proc = run_cli(
-        "analyze", str(video), "--exercise", "range_of_motion", "--json", str(tmp_path / "link.json")
+        "analyze",
+        str(video),
+        "--exercise",
+        "range_of_motion",
+        "--json",
+        str(tmp_path / "link.json"),
     )
     assert_one_line_error(proc, "overwrite")
     assert digest(video) == before
@@ -179,13 +184,8 @@ def test_unwritable_output_is_found_before_the_analysis(tmp_path: Path) -> None:
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 32 KiB tmpfs: room for a small earlier report, not for a new one or a video."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    with mount_tmpfs(tmp_path / "disk", "32k") as disk:
+        yield disk
 
 
 @pytest.mark.parametrize(("flag", "name"), [("--json", "r.json"), ("--csv", "r.csv")])
@@ -215,9 +215,7 @@ def test_a_damaged_model_names_the_file(tmp_path: Path, damage: str) -> None:
     model = tmp_path / "pose_landmarker_lite.task"
     data = good.read_bytes()
     model.write_bytes(
-        {"random": os.urandom(len(data)), "truncated": data[: len(data) // 2], "empty": b""}[
-            damage
-        ]
+        {"random": os.urandom(len(data)), "truncated": data[: len(data) // 2], "empty": b""}[damage]
     )
     by_path = run_cli("analyze", str(CLIP), "--exercise", "range_of_motion", "--model", str(model))
     assert "download" in assert_one_line_error(by_path, "pose_landmarker_lite.task")

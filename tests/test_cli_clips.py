@@ -50,7 +50,8 @@ def analysed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         "--annotated", str(out / "a.mp4"),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == "", "a good clip must print nothing on stderr"
+    noise = [ln for ln in proc.stderr.splitlines() if not ln.startswith("warning: ")]
+    assert noise == [], "a good clip prints nothing on stderr but the coach's own warnings"
     truth = json.loads((CLIPS / "rendered" / f"{clip}_truth.json").read_text())
     with (CLIPS / "rendered" / f"{clip}_truth.csv").open() as fh:
         truth_deg = np.array([float(r["L_dorsi2d_deg"]) for r in csv.DictReader(fh)])

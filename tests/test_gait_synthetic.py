@@ -625,6 +625,7 @@ class FakeModel:
 def test_analyze_gait_video_wiring(tmp_path: Path) -> None:
     cv2 = pytest.importorskip("cv2")
     from coach.gait.analyze import analyze_gait_video
+    from coach.progress import Stage
 
     scale = 0.25
     times, poses, truth = synth_walk(Walk(duration_s=5.0))
@@ -635,15 +636,20 @@ def test_analyze_gait_video_wiring(tmp_path: Path) -> None:
         out.write(np.full((size[1], size[0], 3), 90, np.uint8))
     out.release()
     model = FakeModel(times, poses, scale, others=True)
-    ticks: list[tuple[int, int]] = []
+    ticks: list[tuple[Stage, int, int]] = []
     report = analyze_gait_video(
         video,
         estimator=model,
         annotated=tmp_path / "out.mp4",
-        progress=lambda done, total: ticks.append((done, total)),
+        progress=lambda stage, done, total: ticks.append((stage, done, total)),
     )
     assert not model.closed  # a caller's model stays open for the caller
-    assert ticks[-1][0] == len(times)
+    stages = [s for s, *_ in ticks]
+    assert stages == sorted(stages, key=list(Stage).index)  # each stage once, in order
+    assert set(stages) == set(Stage)
+    assert max(d for s, d, _ in ticks if s is Stage.POSE) == len(times)
+    drawn = [(d, n) for s, d, n in ticks if s is Stage.DRAWING]
+    assert drawn and drawn[-1][0] <= drawn[-1][1] == len(times)
     assert (tmp_path / "out.mp4").stat().st_size > 0
     found = [(c["t_s"], Side(c["side"])) for c in report["contacts"]]
     pairs, misses, extras = match(found, truth, tol_s=2 / FPS)

@@ -31,6 +31,9 @@ LOG_LINES = [
     "I1202 10:11:12.131415 1234 gl_context.cc:369] GL version: 3.2",
     "E1202 10:11:12.131415 1234 some_new_calculator.cc:1] a wording no release used before",
     "ERROR: [new_module.cc:7] something a future release might say",
+    # two pose workers starting at once interleave LiteRT's severity and message writes
+    "WARNING: WARNING: [model_load.cc:402] Sparsity tensors may not yet be fully supported.",
+    "[model_load.cc:402] Sparsity tensors may not yet be fully supported.",
     # OpenCV and FFmpeg
     "[ WARN:0@0.062] global cap_ffmpeg_impl.hpp:1595 grabFrame packet read max attempts",
     "[ERROR:0@0.101] global cap.cpp:643 open VIDEOIO(FFMPEG): raised OpenCV exception",
@@ -48,6 +51,7 @@ KEPT_LINES = [
     "Fatal Python error: Segmentation fault",
     "terminate called after throwing an instance of 'std::runtime_error'",
     "Ankle range of motion: 10 reps in 38.0 s",
+    "[1] a numbered note from a user's own script",
 ]
 
 

@@ -25,7 +25,7 @@ from coach.landmarks import Pose
 from coach.models import ModelUnavailableError
 from coach.progress import Stage
 from coach.ui import gait_page, review_page, upload
-from coach.ui.common import MODEL_MISSING, plain_text
+from coach.ui.common import MODEL_MISSING
 from coach.ui.gait_page import GAIT_STAGE_TEXT
 from coach.ui.state import HOOKS_KEY, AppHooks
 from coach.ui.upload import StageBar, progress_text, remove_stale_uploads
@@ -353,17 +353,6 @@ class NotSideOn(FakePose):
 
     def detect(self, frame_bgr: np.ndarray, t_s: float) -> Pose | None:
         return side_view_pose(ankle_trace(t_s), frontal=0.9)
-
-
-def test_plain_text_puts_view_ids_into_words() -> None:
-    text = "A person was found but the leg could never be measured (turn_side_on, move_back): x"
-    assert plain_text(text) == (
-        "A person was found but the leg could never be measured (not side-on to the camera, "
-        "hip or knee out of the picture): x"
-    )
-    assert plain_text("could never be measured (): film") == "could never be measured: film"
-    assert plain_text("issue no_person here") == "issue no one in view here"
-    assert plain_text("2 contact(s) hidden (left side)") == "2 contact(s) hidden (left side)"
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import itertools
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -19,6 +17,7 @@ import pytest
 from coach import video
 from coach.atomic import WriteError, atomic_write_path, check_writable, remove_stale_temp_files
 from coach.video import VideoReadError, VideoWriteError, VideoWriter, open_video
+from tests.conftest import mount_tmpfs
 
 SHARED = Path(os.environ.get("COACH_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 CLIP = SHARED / "clips" / "rendered" / "seated_pumps_side.mp4"
@@ -151,12 +150,6 @@ def test_write_then_read_back(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
 
 
-needs_h264 = pytest.mark.skipif(
-    video._find_h264_encoder() is None, reason="PyAV has no H.264 encoder here"
-)
-
-
-@needs_h264
 def test_output_is_browser_playable_h264_in_process(tmp_path: Path) -> None:
     import av
 
@@ -244,26 +237,9 @@ def test_encoder_error_mid_way_names_the_file_and_keeps_the_previous_one(
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
 
 
-@contextlib.contextmanager
-def _tmpfs(where: Path, size: str) -> Iterator[Path]:
-    """A small RAM file system mounted at `where` (needs root); skips the test otherwise."""
-    where.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 @pytest.mark.parametrize("prefer_h264", [True, False], ids=["h264", "mp4v"])
 def test_disk_full_keeps_the_previous_file(tmp_path: Path, prefer_h264: bool) -> None:
-    with _tmpfs(tmp_path / "small", "600k") as disk:
+    with mount_tmpfs(tmp_path / "small", "600k") as disk:
         path = disk / "out.mp4"
         before = _previous(path)
         noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), np.uint8)
@@ -279,7 +255,7 @@ def test_disk_full_keeps_the_previous_file(tmp_path: Path, prefer_h264: bool) ->
 
 
 def test_read_only_folder_keeps_the_previous_file(tmp_path: Path) -> None:
-    with _tmpfs(tmp_path / "ro", "1m") as disk:
+    with mount_tmpfs(tmp_path / "ro", "1m") as disk:
         path = disk / "out.mp4"
         before = _previous(path)
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)

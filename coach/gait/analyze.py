@@ -203,4 +203,6 @@ def write_annotated(
             writer.write(analysis_annotator.draw(frame, t_s))
             if progress is not None and (i + 1) % 15 == 0:
                 progress(min(i + 1, total), total)
+    if progress is not None:
+        progress(total, total)
     return writer.encoding

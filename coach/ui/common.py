@@ -4,8 +4,7 @@ camera widget."""
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -19,7 +18,6 @@ from coach.ui.state import (
     media_constraints,
     rtc_configuration,
 )
-from coach.view import ViewIssue
 
 log = logging.getLogger(__name__)
 
@@ -30,45 +28,11 @@ EXERCISES_BROKEN = (
     "The exercises could not be loaded, so this page cannot be shown. Please tell whoever "
     "runs the app."
 )
-VIEW_ISSUE_TEXT: dict[ViewIssue, str] = {
-    ViewIssue.NO_PERSON: "no one in view",
-    ViewIssue.MOVE_BACK: "hip or knee out of the picture",
-    ViewIssue.FOOT_OUT_OF_VIEW: "foot hidden or out of the picture",
-    ViewIssue.NOT_SIDE_ON: "not side-on to the camera",
-}
-"""Each view problem in words, for reasons the core still gives as ids."""
-_ISSUE_WORDS = {issue.value: text for issue, text in VIEW_ISSUE_TEXT.items()}
-_ID_LIST = re.compile(r"\s*\(\s*([a-z_]*(?:\s*,\s*[a-z_]+)*)\s*\)")
-_BARE_ID = re.compile(r"\b(" + "|".join(sorted(_ISSUE_WORDS, key=len, reverse=True)) + r")\b")
 
 
 def md_escape(text: str) -> str:
     """Text from a user (an uploaded file's name) shown as text, never as Markdown or a link."""
     return "".join(f"\\{c}" if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in text)
-
-
-def plain_text(text: str) -> str:
-    """A message from the core with any view-problem ids put into words.
-
-    "(turn_side_on, foot_out_of_view)" becomes "(not side-on to the camera, foot hidden or
-    out of the picture)", and an empty "()" goes.
-    """
-
-    def _list(m: re.Match[str]) -> str:
-        ids = [i.strip() for i in m.group(1).split(",") if i.strip()]
-        if not ids:
-            return ""
-        if all(i in _ISSUE_WORDS for i in ids):
-            return " (" + ", ".join(_ISSUE_WORDS[i] for i in ids) + ")"
-        return m.group(0)
-
-    text = _ID_LIST.sub(_list, text)
-    return _BARE_ID.sub(lambda m: _ISSUE_WORDS[m.group(1)], text)
-
-
-def plain_texts(texts: Iterable[str]) -> list[str]:
-    """`plain_text` of each message, leaving out empty ones."""
-    return [t for t in (plain_text(str(x)).strip() for x in texts) if t]
 
 
 def guarded(render: Callable[[], None]) -> None:

@@ -36,7 +36,7 @@ from coach.landmarks import LEG_SEGMENTS, LEGS, Pose, Side
 from coach.progress import Stage
 from coach.session import AudioEvent, AudioQueue
 from coach.ui.audio import audio_player
-from coach.ui.common import camera_streamer, md_escape, plain_text, plain_texts
+from coach.ui.common import camera_streamer, md_escape
 from coach.ui.live import AMBER, WHITE, PoseStreamProcessor, StreamHolder, draw_banner, draw_corner
 from coach.ui.state import Settings, estimator_factory, get_settings
 from coach.ui.upload import (
@@ -175,7 +175,7 @@ def _measured(valid: bool, issues: Sequence[str]) -> str:
     """ "yes", or "no" with the reasons when the core gave any."""
     if valid:
         return "yes"
-    reasons = "; ".join(plain_texts(issues))
+    reasons = "; ".join(i for i in issues if i.strip())
     return f"no: {reasons}" if reasons else "no"
 
 
@@ -416,7 +416,7 @@ def _show_flags(report: dict[str, Any]) -> None:
         if f.get("cue"):
             body += f"\n\nPractice cue: *{f['cue']}*"
         (st.warning if label in ("high", "medium") else st.info)(body)
-    for note in plain_texts(report.get("notes") or []):
+    for note in report.get("notes") or []:
         st.info(note)
     if flags:
         with st.expander("The figures behind these flags"):
@@ -529,7 +529,6 @@ def _show_report(result: GaitResult) -> None:
         warnings = [w for w in warnings if not w.startswith("Nobody was detected")]
     elif not steps:
         st.error("No steps could be measured in this video.")
-    warnings = plain_texts(warnings)
     if not steps:
         for w in warnings:
             st.warning(w)
@@ -562,9 +561,7 @@ def _show_report(result: GaitResult) -> None:
                     {
                         "From (s)": [_num(e.get("start_s"), 1) for e in excluded],
                         "To (s)": [_num(e.get("end_s"), 1) for e in excluded],
-                        "Why": [
-                            plain_text(str(e.get("reason") or "not measured")) for e in excluded
-                        ],
+                        "Why": [str(e.get("reason") or "not measured") for e in excluded],
                     }
                 ),
                 hide_index=True,

@@ -20,7 +20,7 @@ from coach.analysis import AnalysisReport, analyze_video
 from coach.exercise import Exercise, Signal
 from coach.side_select import SideChoice
 from coach.ui.charts import RANGE_CAPTION, RepSpan, angle_chart, rom_chart
-from coach.ui.common import exercise_picker, md_escape, plain_texts
+from coach.ui.common import exercise_picker, md_escape
 from coach.ui.state import get_settings
 from coach.ui.upload import (
     REVIEW_PREFIX,
@@ -78,7 +78,7 @@ def analyse_upload(
 
 def _show(result: ReviewResult, ex: Exercise) -> None:
     report = result.report
-    warnings = plain_texts(report.warnings)
+    warnings = report.warnings
     nobody = any(w.startswith(NO_PERSON) for w in warnings)
     if nobody:
         st.error(

@@ -12,7 +12,6 @@ import streamlit as st
 from coach.exercise import Exercise, Signal
 from coach.session import LiveSession, LoggedCue, LoggedRep
 from coach.ui.charts import RANGE_CAPTION, RepSpan, angle_chart, rom_chart
-from coach.ui.common import plain_texts
 from coach.ui.live import LiveHolder
 
 
@@ -66,7 +65,7 @@ def render_summary(holder: LiveHolder) -> None:
             f"Holds: **{s['holds_reached']}** of {s['reps']} reached {s['hold_target_s']:.0f} s "
             f"(longest {s['longest_hold_s']:.1f} s)."
         )
-    for w in plain_texts(data.warnings):
+    for w in data.warnings:
         st.warning(w)
     spans = [
         RepSpan(r.number, r.start_s, r.end_s, ex.excursion(r.peak, 0.0), r.rom, r.reached_target)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import streamlit as st
 
+from coach.atomic import pid_alive
 from coach.models import ModelUnavailableError
 from coach.progress import Progress, Stage
 from coach.ui.common import MODEL_MISSING, md_escape
@@ -71,21 +72,6 @@ class ReviewError(Exception):
 def make_tempdir(prefix: str) -> Path:
     """A private temp folder whose name carries this server's pid: ``<prefix><pid>-XXXX``."""
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id runs (True when that cannot be told safely)."""
-    if pid <= 0:
-        return False
-    if pid == os.getpid() or os.name == "nt":  # os.kill(pid, 0) would end it on Windows
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it runs, as another user
-        return True
-    return True
 
 
 def remove_stale_uploads(root: Path | None = None) -> list[Path]:
