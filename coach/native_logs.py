@@ -9,8 +9,13 @@ becomes a pipe read by a small filter process (`coach.stderr_filter`) that drops
 shaped like log lines and passes everything else on. Python's own ``sys.stderr`` (our
 messages, tracebacks, the progress bar) is pointed at the real stderr and bypasses it.
 
-``--verbose`` on the command line or ``COACH_DEBUG=1`` switches all of this off.
-Call `quiet_native_logs` once at process start, before mediapipe or cv2 is imported.
+Each process that loads these libraries (the CLI, the app, every pose worker) calls
+`quiet_native_logs` at its start, before mediapipe or cv2 is imported, and gets a filter
+of its own: LiteRT writes a line's severity and its message in separate writes, so two
+workers sharing one pipe would interleave the halves into lines no pattern recognises.
+
+``--verbose`` on the command line or ``COACH_DEBUG=1`` switches all of this off, for the
+process and its children.
 """
 
 from __future__ import annotations
@@ -26,9 +31,6 @@ from pathlib import Path
 __all__ = ["ENV_DEBUG", "debug_requested", "quiet_native_logs"]
 
 ENV_DEBUG = "COACH_DEBUG"
-_ENV_FILTERED = "COACH_STDERR_FILTERED"
-"""Identity of the pipe fd 2 is filtered through, so children sharing it do not filter twice."""
-
 _QUIET_ENV = {
     "GLOG_minloglevel": "2",
     "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -42,11 +44,6 @@ _filter: subprocess.Popen[bytes] | None = None
 def debug_requested() -> bool:
     """True when ``COACH_DEBUG`` asks for every library line (and debug logging)."""
     return os.environ.get(ENV_DEBUG, "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _fd_identity(fd: int) -> str:
-    st = os.fstat(fd)
-    return f"{st.st_dev}:{st.st_ino}"
 
 
 def quiet_native_logs(*, verbose: bool = False) -> bool:
@@ -65,8 +62,7 @@ def quiet_native_logs(*, verbose: bool = False) -> bool:
     for key, value in _QUIET_ENV.items():
         os.environ.setdefault(key, value)
     try:
-        if os.environ.get(_ENV_FILTERED) == _fd_identity(2):
-            return True  # a child of a filtered process: same pipe, already filtered
+        os.fstat(2)
     except OSError:
         return False  # no stderr at all: nothing to keep quiet
     if _filter is not None or "_pytest" in sys.modules:
@@ -95,7 +91,6 @@ def _start_filter() -> bool:
     _flush(sys.stderr)
     os.dup2(write_end, 2)
     os.close(write_end)
-    os.environ[_ENV_FILTERED] = _fd_identity(2)
     encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
     sys.stderr = io.TextIOWrapper(
         io.FileIO(real_stderr, "w"),

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from coach.landmarks import Pose
 from coach.models import check_model_file, resolve_model
+from coach.native_logs import quiet_native_logs
 from coach.pose import MediaPipePose, PoseEstimator
 from coach.video import open_video
 
@@ -62,6 +63,7 @@ def _worker(
 ) -> None:
     """Runs in a child process: one landmarker tracks frames [start, stop)."""
     _die_with_parent(parent_pid)
+    quiet_native_logs()  # a filter of its own, before MediaPipe loads (see coach.native_logs)
     try:
         with MediaPipePose(model, mode="video") as est:
             poses = _extract_range(path, est, start, stop, lambda n: results.send(("progress", n)))

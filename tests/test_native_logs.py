@@ -151,3 +151,43 @@ def test_real_mediapipe_is_silent_in_every_mode(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "done"
     assert done.stderr == ""
+
+
+SPLIT_WRITERS = textwrap.dedent(
+    """
+    import multiprocessing as mp, os, sys, time
+    from coach.native_logs import quiet_native_logs
+
+    def worker() -> None:
+        quiet_native_logs()  # as every pose worker does
+        for i in range(400):  # LiteRT's way: the severity and the message in two writes
+            os.write(2, b"INFO: ")
+            time.sleep(0.001)
+            os.write(2, b"[environment.cc:36] Creating LiteRT environment with options\\n")
+            os.write(2, b"WARNING: ")
+            time.sleep(0.001)
+            os.write(2, b"Created TensorFlow Lite XNNPACK delegate for CPU.\\n")
+
+    if __name__ == "__main__":
+        quiet_native_logs()
+        ctx = mp.get_context("spawn")
+        procs = [ctx.Process(target=worker) for _ in range(3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        print("done", file=sys.stderr)
+    """
+)
+
+
+def test_workers_writing_at_once_do_not_mix_their_halves(tmp_path: Path) -> None:
+    script = tmp_path / "split.py"
+    script.write_text(SPLIT_WRITERS)
+    environ = {k: v for k, v in os.environ.items() if k != "COACH_DEBUG"}
+    environ["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=environ, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["done"]
