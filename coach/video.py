@@ -172,8 +172,17 @@ class VideoSource(Closeable):
         return fallback if fallback > last_t else last_t + 1.0 / self.fps
 
     def _check_complete(self) -> None:
-        """Raise when decoding stopped clearly short of the declared frame count."""
-        if not self.frame_count or self.allow_truncated or self._closed:
+        """Raise when decoding stopped clearly short of the declared frame count, or when
+        the whole "video" was one picture (a photo in a video container, or noise that
+        happened to decode): nothing can move in it, so nothing can be counted."""
+        if self._closed:
+            return
+        if self.frames_read == 1:
+            raise VideoReadError(
+                f"{self.path.name} holds a single picture, not a video: "
+                "please upload a video of the exercise"
+            )
+        if not self.frame_count or self.allow_truncated:
             return
         missing = self.frame_count - self.frames_read
         if missing > max(3, 0.02 * self.frame_count):

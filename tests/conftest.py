@@ -19,6 +19,20 @@ CLIPS = Path(os.environ.get("COACH_CLIPS_DIR", REPO.parent / "shared" / "clips")
 os.environ.setdefault("COACH_MODELS_DIR", str(REPO.parent / "shared" / "models"))
 
 
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m coach ARGS` as a user runs it (quiet by default: no COACH_DEBUG)."""
+    environ = {k: v for k, v in os.environ.items() if k != "COACH_DEBUG"}
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "coach", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environ,
+    )
+
+
 @pytest.fixture(scope="session")
 def clips_dir() -> Path:
     assert CLIPS.is_dir(), f"shared clips not found at {CLIPS} (set COACH_CLIPS_DIR)"

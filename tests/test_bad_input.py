@@ -12,31 +12,17 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from coach.stderr_filter import is_log_line
-from tests.conftest import CLIPS, REPO, mount_tmpfs
+from tests.conftest import CLIPS, mount_tmpfs, run_cli
 
 CLIP = CLIPS / "rendered" / "xbot_seated_pumps_side.mp4"
 STILL = next(iter(sorted((CLIPS / "stills").glob("*.jpg"))), None)
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST",)}
-    environ.pop("COACH_DEBUG", None)
-    environ.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "coach", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=environ,
-    )
 
 
 def digest(path: Path) -> str:
@@ -75,7 +61,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files["text"] = d / "notes.mp4"
     files["text"].write_text("this is not a video\n")
     files["random"] = d / "random.mov"
-    files["random"].write_bytes(os.urandom(200_000))
+    files["random"].write_bytes(np.random.default_rng(20261202).bytes(200_000))
+    files["one_frame"] = d / "one_frame.mp4"
+    ffmpeg("-i", str(CLIP), "-frames:v", "1", str(files["one_frame"]))
     # moov atom at the end (as phones and OpenCV write it): cut off, nothing decodes
     files["truncated_tail_index"] = d / "cut_index.mp4"
     files["truncated_tail_index"].write_bytes(data[: len(data) // 3])
@@ -102,6 +90,7 @@ BAD_INPUTS = [
     ("truncated_faststart", ["cut_fast.mp4", "truncated"]),
     ("audio_only", ["voice_note.m4a", "sound"]),
     ("still", ["photo.jpg", "photo"]),
+    ("one_frame", ["one_frame.mp4", "single picture"]),
     ("folder", ["a_folder.mp4"]),
 ]
 

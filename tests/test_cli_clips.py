@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import CLIPS, REPO
+from tests.conftest import CLIPS, run_cli
 
 # Angle error bounds: mean absolute error of the calibrated, zero-phase-smoothed
 # ankle angle against the rendered truth (also taken relative to its rest), over
@@ -27,16 +25,6 @@ CASES = [
     ("xbot_seated_pumps_side", "range_of_motion", 8.0),
     ("standing_heelraise_side", "heel_raise_standing", 6.5),
 ]
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coach", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
