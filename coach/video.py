@@ -18,6 +18,7 @@ import math
 import shutil
 import threading
 from collections.abc import Iterator
+from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +32,7 @@ from coach.closeable import Closeable
 
 __all__ = [
     "DEFAULT_FPS",
+    "ReadProblem",
     "VideoReadError",
     "VideoSource",
     "VideoWriteError",
@@ -48,16 +50,39 @@ DEFAULT_FPS = 30.0
 _MAX_SANE_FPS = 300.0
 
 
+class ReadProblem(StrEnum):
+    """Why a file could not be read as a video (pages word each their own way)."""
+
+    NOT_FOUND = "not_found"
+    NOT_A_FILE = "not_a_file"
+    EMPTY = "empty"
+    NOT_A_VIDEO = "not_a_video"
+    TRUNCATED = "truncated"
+    STILL_PHOTO = "still_photo"
+    SOUND_ONLY = "sound_only"
+
+
 class VideoReadError(Exception):
-    """A video file cannot be read; the message is one human-readable line."""
+    """A video file cannot be read; the message is one human-readable line, `problem` says
+    which kind of problem it is."""
+
+    def __init__(self, message: str, problem: ReadProblem = ReadProblem.NOT_A_VIDEO) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[type[VideoReadError], tuple[str, ReadProblem]]:
+        """Survive pickling (pose workers send errors back to their parent)."""
+        return type(self), (str(self), self.problem)
 
 
 class VideoWriteError(WriteError):
     """A video file cannot be written; the message is one human-readable line."""
 
 
-def _not_readable(path: Path, reason: str) -> VideoReadError:
-    return VideoReadError(f"not a readable video: {path.name} ({reason})")
+def _not_readable(
+    path: Path, reason: str, problem: ReadProblem = ReadProblem.NOT_A_VIDEO
+) -> VideoReadError:
+    return VideoReadError(f"not a readable video: {path.name} ({reason})", problem)
 
 
 _Decoded = tuple[np.ndarray, float]
@@ -108,15 +133,16 @@ class VideoSource(Closeable):
 
     def _check_file(self) -> None:
         if not self.path.exists():
-            raise VideoReadError(f"video file not found: {self.path.name}")
+            raise VideoReadError(f"video file not found: {self.path.name}", ReadProblem.NOT_FOUND)
         if not self.path.is_file():
-            raise _not_readable(self.path, "it is not a file")
+            raise _not_readable(self.path, "it is not a file", ReadProblem.NOT_A_FILE)
         if self.path.stat().st_size == 0:
-            raise _not_readable(self.path, "the file is empty")
+            raise _not_readable(self.path, "the file is empty", ReadProblem.EMPTY)
         if _is_still_image(self.path):
             raise VideoReadError(
                 f"{self.path.name} is a still photo, not a video: "
-                "please upload a video of the exercise"
+                "please upload a video of the exercise",
+                ReadProblem.STILL_PHOTO,
             )
 
     def _open(self) -> tuple[cv2.VideoCapture, _Decoded]:
@@ -129,7 +155,8 @@ class VideoSource(Closeable):
         cap.release()
         if _has_sound_but_no_picture(self.path):
             raise VideoReadError(
-                f"{self.path.name} has sound but no video: please upload a video of the exercise"
+                f"{self.path.name} has sound but no video: please upload a video of the exercise",
+                ReadProblem.SOUND_ONLY,
             )
         if not opened:
             raise _not_readable(
@@ -180,7 +207,8 @@ class VideoSource(Closeable):
         if self.frames_read == 1:
             raise VideoReadError(
                 f"{self.path.name} holds a single picture, not a video: "
-                "please upload a video of the exercise"
+                "please upload a video of the exercise",
+                ReadProblem.STILL_PHOTO,
             )
         if not self.frame_count or self.allow_truncated:
             return
@@ -190,6 +218,7 @@ class VideoSource(Closeable):
                 self.path,
                 f"decoding stopped after {self.frames_read} of {self.frame_count} frames; "
                 "the file is probably truncated or damaged",
+                ReadProblem.TRUNCATED,
             )
 
     def close(self) -> None:

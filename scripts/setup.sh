@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Shared set-up for run-app.sh and run-tests.sh: a virtualenv in .venv with exactly the
 # packages of a lock file (every package pinned, with hashes: see scripts/relock.sh).
-# pip runs only when the lock changed since the last install into this .venv.
+# pip runs only when the lock changed since the last install into this .venv. (The app's
+# lock is the tests' lock less the test tools, at the same versions — relock.sh makes them
+# so — so installing one never invalidates the other's stamp.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,7 +20,6 @@ stamp=".venv/.installed-$(basename "$LOCK").sha256"
 want=$(sha256sum "$LOCK" | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "installing the packages pinned in $LOCK ..." >&2
-  rm -f .venv/.installed-*.sha256
   .venv/bin/python -m pip install --quiet --disable-pip-version-check \
     --require-hashes --no-deps -r "$LOCK"
   echo "$want" >"$stamp"

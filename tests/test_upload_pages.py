@@ -25,7 +25,7 @@ from coach.landmarks import Pose
 from coach.models import ModelUnavailableError
 from coach.progress import Stage
 from coach.ui import gait_page, review_page, upload
-from coach.ui.common import MODEL_MISSING
+from coach.ui.common import MODEL_MISSING, md_escape
 from coach.ui.gait_page import GAIT_STAGE_TEXT
 from coach.ui.state import HOOKS_KEY, AppHooks
 from coach.ui.upload import StageBar, progress_text, remove_stale_uploads
@@ -417,3 +417,39 @@ def test_settings_page_names_no_setting_variable(monkeypatch: pytest.MonkeyPatch
     captions = " ".join(c.value for c in at.caption)
     assert "1 server(s), from the server's environment" in captions
     assert not ENV_NAME.search(captions)
+
+
+def _faststart_cut(data: bytes, tmp_path: Path) -> bytes:
+    """A video whose second half never arrived (index first, as web uploads often are)."""
+    whole, fast = tmp_path / "whole.mp4", tmp_path / "fast.mp4"
+    whole.write_bytes(data)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(whole), "-c", "copy",
+         "-movflags", "+faststart", str(fast)],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+    return fast.read_bytes()[: fast.stat().st_size // 2]
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("truncated", "stops part-way through"),
+        ("photo", "is a photo, not a video"),
+        ("noise", "could not be read as a video"),
+    ],
+)
+def test_an_unreadable_upload_says_why_naming_the_patients_file(
+    case: str, words: str, short_clip: bytes, tmp_path: Path
+) -> None:
+    data = {
+        "truncated": lambda: _faststart_cut(short_clip, tmp_path),
+        "photo": lambda: b"\xff\xd8\xff\xe0" + bytes(4096),
+        "noise": lambda: np.random.default_rng(3).bytes(8192),
+    }[case]()
+    name = "Mums exercise 2.mp4"
+    at = upload_review(review_app(), name, data)
+    errors = [str(e.value) for e in at.error]
+    assert any(words in e and md_escape(name) in e for e in errors), errors
+    assert_plain(at)

@@ -34,7 +34,7 @@ from coach.models import ModelUnavailableError
 from coach.progress import Progress, Stage
 from coach.ui.common import MODEL_MISSING, md_escape
 from coach.ui.state import get_hooks, make_estimator
-from coach.video import VideoReadError
+from coach.video import ReadProblem, VideoReadError
 
 if TYPE_CHECKING:
     from streamlit.runtime.uploaded_file_manager import UploadedFile
@@ -64,6 +64,30 @@ BAR_INTERVAL_S = 0.25
 
 class ReviewError(Exception):
     """A plain-language reason the upload could not be analysed."""
+
+
+UNREADABLE_TEXT: dict[ReadProblem, str] = {
+    ReadProblem.TRUNCATED: (
+        "“{name}” stops part-way through: only some of the file arrived, or the recording "
+        "was cut off. Please upload the whole video again."
+    ),
+    ReadProblem.STILL_PHOTO: (
+        "“{name}” is a photo, not a video. Please upload a video of the exercise."
+    ),
+    ReadProblem.SOUND_ONLY: (
+        "“{name}” has sound but no picture. Please upload a video of the exercise."
+    ),
+    ReadProblem.EMPTY: "“{name}” is empty. Please choose the video again.",
+}
+_UNREADABLE_OTHER = (
+    "“{name}” could not be read as a video. Please upload a video file (for example MP4 or "
+    "MOV) straight from your phone or camera."
+)
+
+
+def unreadable_text(name: str, problem: ReadProblem) -> str:
+    """Why an upload could not be read, in words for the patient, naming their file."""
+    return UNREADABLE_TEXT.get(problem, _UNREADABLE_OTHER).format(name=md_escape(name))
 
 
 # -- temp folders ---------------------------------------------------------------------------
@@ -218,10 +242,7 @@ def analysing_upload(
         yield UploadJob(workdir, src, workdir / "annotated.mp4", StageBar(bar, words), estimator)
     except VideoReadError as exc:
         log.info("unreadable upload %s: %s", name, exc)
-        raise ReviewError(
-            f"“{md_escape(name)}” could not be read as a video. Please upload a video file "
-            "(for example MP4 or MOV) straight from your phone or camera."
-        ) from None
+        raise ReviewError(unreadable_text(name, exc.problem)) from None
     except ModelUnavailableError as exc:
         log.error("the pose model %r is not available: %s", model, exc)
         raise ReviewError(MODEL_MISSING) from None
