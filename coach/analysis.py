@@ -225,10 +225,11 @@ def analyze_video(
     `progress` hears each stage in turn: reading, pose (frames), counting, drawing.
     """
     started = time.perf_counter()
-    if progress is not None:
-        progress(Stage.READING, 0, 1)
+    reading = stage_ticker(progress, Stage.READING)
+    reading(0, 1)
     with open_video(path) as src:  # fail fast, with a clear message, on unreadable input
         fps, size, duration = src.fps, (src.width, src.height), src.duration_s
+    reading(1, 1)
     poses = extract_poses(
         path, model=model, estimator=estimator, progress=stage_ticker(progress, Stage.POSE)
     )

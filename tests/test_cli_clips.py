@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import CLIPS, run_cli
+from tests.conftest import CLIPS, REPO, run_cli
 
 # Angle error bounds: mean absolute error of the calibrated, zero-phase-smoothed
 # ankle angle against the rendered truth (also taken relative to its rest), over
@@ -149,3 +154,24 @@ def test_rear_view_reports_no_valid_angle(tmp_path: Path) -> None:
     assert "side" in warning  # says why, in words: not an id, not an empty list
     assert "(" not in warning and "_" not in warning
     assert {c["id"] for c in report["cues"]} & {"turn_side_on", "foot_out_of_view"}
+
+
+def test_the_progress_bar_moves_through_every_stage(tmp_path: Path) -> None:
+    """On a terminal the bar names each stage and each one runs to its end (it used to stop
+    at 50% for the whole annotated pass)."""
+    clip = CLIPS / "rendered" / "xbot_seated_pumps_side.mp4"
+    command = shlex.join(
+        [sys.executable, "-m", "coach", "analyze", str(clip), "--exercise", "range_of_motion",
+         "--annotated", str(tmp_path / "a.mp4")]
+    )  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "COACH_DEBUG"}
+    done = subprocess.run(  # `script` gives the CLI a real terminal (a pty), 120 wide
+        ["script", "-qec", f"stty cols 120 rows 40; {command}", "/dev/null"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout
+    screen = done.stdout
+    for label in ("reading the video", "finding the pose", "measuring", "drawing the video"):
+        assert re.search(rf"{label}: +100%", screen), label
+    order = [screen.index(label) for label in ("finding the pose", "drawing the video")]
+    assert order == sorted(order)

@@ -128,10 +128,11 @@ def analyze_gait_video(
     """
     path = Path(path)
     warnings: list[str] = []
-    if progress is not None:
-        progress(Stage.READING, 0, 1)
+    reading = stage_ticker(progress, Stage.READING)
+    reading(0, 1)
     posing = stage_ticker(progress, Stage.POSE)
     with open_video(path) as video:
+        reading(1, 1)
         total = video.frame_count or 0
         if max_s is not None and total:
             total = min(total, int(max_s * video.fps) + 1)
