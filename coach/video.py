@@ -13,7 +13,6 @@ files, and it saves atomically: a finished file or the previous one, never half 
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import shutil
 import threading
@@ -39,8 +38,6 @@ __all__ = [
     "VideoWriter",
     "open_video",
 ]
-
-log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30.0
 """Used when a file reports no usable frame rate (0, NaN, absurd)."""
@@ -274,10 +271,10 @@ def open_video(path: str | Path, *, allow_truncated: bool = False) -> VideoSourc
 
 Encoding = Literal["h264", "mp4v"]
 
-# Tried in this order; "h264" is whatever FFmpeg's build calls its default H.264 encoder.
 _NEARLY_FULL_BYTES = 4 << 20
 """OpenCV reports no write errors: an incomplete file with this little space left means full."""
 
+# Tried in this order; "h264" is whatever FFmpeg's build calls its default H.264 encoder.
 _H264_ENCODERS = ("libx264", "libopenh264", "h264")
 _h264_encoder: str | None = None
 _h264_probed = False
