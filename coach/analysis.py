@@ -27,6 +27,7 @@ from coach.exercise import Exercise, Signal
 from coach.feedback import Cue
 from coach.filters import zero_phase_smooth
 from coach.landmarks import Side
+from coach.models import DEFAULT_MODEL
 from coach.pose import PoseEstimator
 from coach.pose_batch import extract_poses
 from coach.processor import FrameProcessor, FrameResult
@@ -37,13 +38,13 @@ from coach.view import ViewIssue
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")
-DEFAULT_MODEL = "lite"
 
 # Why a person in view could not be measured, in words (a sentence's subordinate part).
 _UNMEASURED_BECAUSE: dict[ViewIssue, str] = {
     ViewIssue.MOVE_BACK: "the hip or knee was out of the picture",
     ViewIssue.FOOT_OUT_OF_VIEW: "the foot was out of the picture or hidden",
     ViewIssue.NOT_SIDE_ON: "the camera did not see the leg from the side",
+    ViewIssue.OTHER_LEG_NEAREST: "the exercised leg was behind the other one",
 }
 
 

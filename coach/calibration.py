@@ -63,9 +63,11 @@ class FootMeasure(Protocol):
 
 
 def signal_value(signal: Signal, m: FootMeasure, neutral: Neutral | None) -> float | None:
-    """The exercise's signal in its own units; heights need a neutral (the floor line)."""
+    """The exercise's signal in its own units; heights above the floor need a neutral."""
     if signal is Signal.ANKLE:
         return m.ankle_deg
+    if signal is Signal.TOE_LIFT:
+        return 100.0 * height_above_floor(m.toe_y, m.heel_y, m.shank_px)
     if neutral is None:
         return None
     if signal is Signal.HEEL_HEIGHT:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from coach.atomic import atomic_write_path, check_writable, remove_stale_temp_files
 from coach.exercise import Exercise, ExerciseError, load_library
+from coach.models import DEFAULT_MODEL
 from coach.native_logs import debug_requested, quiet_native_logs
 from coach.progress import Progress, Stage
 
@@ -205,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("video")
     a.add_argument("--exercise", required=True, help="exercise id (see `exercises`)")
     a.add_argument("--side", choices=("auto", "left", "right"), default="auto")
-    a.add_argument("--model", type=_model_arg, default="lite", help=MODEL_HELP)
+    a.add_argument("--model", type=_model_arg, default=DEFAULT_MODEL, help=MODEL_HELP)
     a.add_argument("--json", metavar="OUT.json")
     a.add_argument("--csv", metavar="OUT.csv")
     a.add_argument("--annotated", metavar="OUT.mp4")

@@ -28,12 +28,16 @@ class CounterConfig:
     min_rest_s: float = 0.1
     max_gap_s: float = 1.0
     attempt_fraction: float = 0.5
+    min_range: float | None = None
+    """Set: thresholds follow the patient's own range (`coach.adaptive`) above this floor."""
 
     def __post_init__(self) -> None:
         if not self.exit < self.enter:
             raise ValueError(f"exit ({self.exit}) must be below enter ({self.enter})")
         if self.min_up_s < 0 or self.min_rest_s < 0 or self.max_gap_s <= 0:
             raise ValueError("durations must not be negative")
+        if self.min_range is not None and self.min_range <= 0:
+            raise ValueError(f"min_range ({self.min_range}) must be above 0")
 
     @property
     def hold_floor(self) -> float:
@@ -140,6 +144,14 @@ class RepCounter:
     _resume_phase: Phase = Phase.REST
     _attempt_peak: float = -math.inf
     _attempt_start: float | None = None
+    _enter: float = field(default=math.nan, init=False)
+    _exit: float = field(default=math.nan, init=False)
+    _armed: bool = field(default=False, init=False)
+    _entered_t: float = field(default=0.0, init=False)
+    _below_since: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._enter, self._exit = self.config.enter, self.config.exit
 
     @property
     def count(self) -> int:
@@ -151,9 +163,37 @@ class RepCounter:
         self.hold.reset()
         self._last_rest_t = self._since = self._last_valid_t = self._attempt_start = None
         self._peak, self._low, self._attempt_peak = -math.inf, math.inf, -math.inf
+        self._armed, self._below_since = False, None
 
-    def update(self, t: float, excursion: float | None) -> CounterUpdate:
-        """Feed one frame; `excursion` None means the measurement is not valid now."""
+    @property
+    def armed(self) -> bool:
+        """Whether the signal has been at rest long enough for a rep to start."""
+        return self._armed
+
+    @property
+    def rep_started_s(self) -> float | None:
+        """When the rep in progress began (None at rest)."""
+        return self._start_s if self.phase in (Phase.ACTIVE, Phase.RETURNING) else None
+
+    def arm(self, since_s: float) -> None:
+        """Treat the signal as at rest since `since_s` (a stream that began at rest)."""
+        if not self._armed and self.phase is Phase.REST:
+            self._armed = True
+            self._last_rest_t = since_s
+
+    def update(
+        self, t: float, excursion: float | None, levels: tuple[float, float] | None = None
+    ) -> CounterUpdate:
+        """Feed one frame; `excursion` None means the measurement is not valid now.
+
+        `levels` (enter, exit) replaces the configured thresholds for this frame
+        (`coach.adaptive`); a rep can start only after `min_rest_s` at rest, so the
+        first frames of a stream (often far off) and a start mid-movement count nothing.
+        """
+        if levels is None:
+            self._enter, self._exit = self.config.enter, self.config.exit
+        else:
+            self._enter, self._exit = levels
         if excursion is None or math.isnan(excursion):
             if self.phase is not Phase.PAUSED:
                 self._resume_phase = self.phase
@@ -164,11 +204,19 @@ class RepCounter:
             gap = t - (self._last_valid_t if self._last_valid_t is not None else t)
             # A short gap resumes the rep in progress; a long one abandons it
             # (never counted, never subtracted).
-            self.phase = self._resume_phase if gap <= self.config.max_gap_s else Phase.REST
+            resumed = gap <= self.config.max_gap_s
+            self.phase = self._resume_phase if resumed else Phase.REST
             if self.phase is Phase.REST:
                 self._since = None
                 self._last_rest_t = t
                 self._attempt_start = None
+            if not resumed:
+                self._armed, self._below_since = False, None  # at rest again before the next
+        # A state reached in this frame is taken to hold since the previous frame: at
+        # 5-10 analysed frames a second one frame above a threshold is 0.1-0.2 s of
+        # movement, while at 30 a one-frame blip stays a blip.
+        prev = self._last_valid_t
+        self._entered_t = prev if prev is not None and t - prev <= self.config.max_gap_s else t
         self._last_valid_t = t
         self.hold.update(t, self._in_hold_band(excursion))
         if self.phase in (Phase.REST, Phase.RISING):
@@ -185,17 +233,22 @@ class RepCounter:
         if self.phase not in (Phase.ACTIVE, Phase.RETURNING):
             return False
         cfg = self.config
-        floor = max(cfg.enter, min(cfg.hold_floor, self._peak - cfg.target_tolerance))
+        floor = max(self._enter, min(cfg.hold_floor, self._peak - cfg.target_tolerance))
         return x >= floor
 
     def _update_rest(self, t: float, x: float) -> CounterUpdate:
         cfg = self.config
-        if x <= cfg.exit:
+        if x <= self._exit:
             self._last_rest_t = t
-        attempt = self._track_attempt(t, x)
-        if x > cfg.enter:
+            if self._below_since is None:
+                self._below_since = self._entered_t
+            self._armed = self._armed or t - self._below_since >= cfg.min_rest_s
+        else:
+            self._below_since = None
+        attempt = self._track_attempt(t, x) if self._armed else None
+        if x > self._enter and self._armed:
             if self._since is None:
-                self._since = t
+                self._since = self._entered_t
                 self.phase = Phase.RISING
             if t - self._since >= cfg.min_up_s:
                 self.phase = Phase.ACTIVE
@@ -215,14 +268,14 @@ class RepCounter:
     def _track_attempt(self, t: float, x: float) -> Attempt | None:
         """Notice movements that rise past part of the threshold and fall back."""
         cfg = self.config
-        floor = cfg.exit + cfg.attempt_fraction * (cfg.enter - cfg.exit)
+        floor = self._exit + cfg.attempt_fraction * (self._enter - self._exit)
         if x > floor:
             if self._attempt_start is None:
                 self._attempt_start = self._last_rest_t if self._last_rest_t is not None else t
                 self._attempt_peak = x
             self._attempt_peak = max(self._attempt_peak, x)
             return None
-        if self._attempt_start is not None and x <= cfg.exit:
+        if self._attempt_start is not None and x <= self._exit:
             attempt = Attempt(self._attempt_start, t, self._attempt_peak)
             self._attempt_start = None
             return attempt
@@ -232,12 +285,12 @@ class RepCounter:
         cfg = self.config
         self._peak = max(self._peak, x)
         self._low = min(self._low, x)
-        if x >= cfg.exit:
+        if x >= self._exit:
             self._since = None
             self.phase = Phase.ACTIVE
             return CounterUpdate(self.phase)
         if self._since is None:
-            self._since = t
+            self._since = self._entered_t
             self.phase = Phase.RETURNING
         if t - self._since < cfg.min_rest_s:
             return CounterUpdate(self.phase)

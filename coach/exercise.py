@@ -38,6 +38,8 @@ class Signal(StrEnum):
     HEEL_HEIGHT = "heel_height"
     TOE_HEIGHT = "toe_height"
     FOOT_HEIGHT = "foot_height"
+    TOE_LIFT = "toe_lift"
+    """Toe (foot index) height above the heel: the ankle's movement seen from any side view."""
 
     @property
     def unit(self) -> str:
@@ -98,6 +100,8 @@ class FormRules:
     min_rep_s: float | None
     knee_still_deg: float | None
     heel_down_pct: float | None
+    max_knee_bend_deg: float | None = None
+    """A rep in which the knee bends more than this does not count (a squat, not a raise)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +298,7 @@ def parse_exercise(data: dict[str, Any], source: str) -> Exercise:
         min_up_s=t.number("min_up_s", 0.2, low=0, high=10),
         min_rest_s=t.number("min_rest_s", 0.1, low=0, high=10),
         max_gap_s=t.number("max_gap_s", 1.0, low=0.05, high=30),
+        min_range=t.number("min_range", None, low=0.5, high=90),
     )
     t.check_unknown()
 
@@ -314,6 +319,7 @@ def parse_exercise(data: dict[str, Any], source: str) -> Exercise:
         min_rep_s=r.number("min_rep_s", None, low=0, high=60),
         knee_still_deg=r.number("knee_still_deg", None, low=1, high=90),
         heel_down_pct=r.number("heel_down_pct", None, low=1, high=100),
+        max_knee_bend_deg=r.number("max_knee_bend_deg", None, low=5, high=120),
     )
     r.check_unknown()
     f.check_unknown()

@@ -9,7 +9,7 @@ the patient is not talked over, and does not repeat the same cue too soon.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from coach.counter import Attempt, Phase, Rep
 from coach.exercise import Exercise, Mode
@@ -41,7 +41,32 @@ VIEW_CUES: dict[ViewIssue, str] = {
     ViewIssue.FOOT_OUT_OF_VIEW: (
         "Your foot is out of view. Make sure the camera sees your whole foot."
     ),
-    ViewIssue.NOT_SIDE_ON: "Turn side-on to the camera, exercising leg nearest to it.",
+    ViewIssue.OTHER_LEG_NEAREST: (
+        "Turn round so the leg you are exercising is the one nearest the camera."
+    ),
+    ViewIssue.NOT_SIDE_ON: (
+        "Turn side-on to the camera (or up to 45 degrees), exercising leg nearest to it."
+    ),
+}
+
+
+class CountingIssue(StrEnum):
+    """Why movement the camera sees is not being counted (said within seconds, never silence)."""
+
+    KNEES_BENT = "knees_bent"
+    MOVEMENT_TOO_SMALL = "movement_too_small"
+    NOT_BACK_TO_REST = "not_back_to_rest"
+
+
+COUNTING_CUES: dict[CountingIssue, str] = {
+    CountingIssue.KNEES_BENT: (
+        "Keep your knees straight: rise up onto your toes, do not bend down."
+    ),
+    CountingIssue.MOVEMENT_TOO_SMALL: (
+        "I can see a small movement, too small to count: move further, or turn the "
+        "camera so it sees your foot from the side."
+    ),
+    CountingIssue.NOT_BACK_TO_REST: ("Go all the way back to where you started to finish the rep."),
 }
 
 
@@ -59,6 +84,8 @@ class FrameFacts:
     hold_s: float
     rep: Rep | None
     attempt: Attempt | None
+    counting_issue: CountingIssue | None = None
+    """Why the movement seen is not being counted now, if it is not."""
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -74,6 +101,11 @@ def propose(ex: Exercise, f: FrameFacts, *, view_grace_s: float = 1.0) -> list[C
         return cues  # nothing else can be judged from a bad view
     moving = f.phase in (Phase.RISING, Phase.ACTIVE, Phase.RETURNING)
     rules = ex.form
+    issue = f.counting_issue
+    if issue is not None:
+        cues.append(Cue(issue.value, COUNTING_CUES[issue], Priority.FORM, f.t_s))
+        if issue is CountingIssue.KNEES_BENT:
+            return cues  # nothing else is judged until the knees straighten
     knee_limit, knee = rules.knee_still_deg, f.knee_change_deg
     if moving and knee_limit is not None and knee is not None and abs(knee) > knee_limit:
         message = (
@@ -87,12 +119,16 @@ def propose(ex: Exercise, f: FrameFacts, *, view_grace_s: float = 1.0) -> list[C
         cues.append(Cue("heel_lifting", "Keep your heel on the floor.", Priority.FORM, f.t_s))
     unit = ex.unit
     target = ex.counter.target
+    # Degrees mean something to a patient; % of shank length does not, and adaptive
+    # thresholds have no fixed distance to name.
+    say_amount = unit == "°" and ex.counter.min_range is None
     if f.attempt is not None:
         short = ex.counter.enter - f.attempt.peak
+        amount = f"about {_fmt(max(short, 1), unit)}" if say_amount else "a little"
         cues.append(
             Cue(
                 "not_far_enough",
-                f"Almost! Go about {_fmt(max(short, 1), unit)} further for it to count.",
+                f"Almost! Go {amount} further for it to count.",
                 Priority.RANGE,
                 f.t_s,
             )
@@ -101,10 +137,11 @@ def propose(ex: Exercise, f: FrameFacts, *, view_grace_s: float = 1.0) -> list[C
         rep = f.rep
         if not rep.reached_target:
             short = target - rep.peak
+            amount = f"about {_fmt(max(short, 1), unit)}" if say_amount else "a little"
             cues.append(
                 Cue(
                     "not_far_enough",
-                    f"Good. Try to go about {_fmt(max(short, 1), unit)} further next time.",
+                    f"Good. Try to go {amount} further next time.",
                     Priority.RANGE,
                     f.t_s,
                 )

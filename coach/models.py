@@ -49,6 +49,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MODEL_NAMES: tuple[str, ...] = ("lite", "full", "heavy")
+DEFAULT_MODEL = "full"
+"""For exercises, live and recorded, measured on every shared clip (docs/benchmark.md):
+full counts every rendered clip right at 30, 10 and 5 analysed frames a second; lite
+over-counts from the floor and 45-degree cameras; heavy counts no better at three times
+the cost."""
 """Valid model names, fastest and least accurate first."""
 
 ENV_MODELS_DIR = "COACH_MODELS_DIR"

@@ -24,7 +24,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from coach.landmarks import Pose
-from coach.models import check_model_file, resolve_model
+from coach.models import DEFAULT_MODEL, check_model_file, resolve_model
 from coach.native_logs import quiet_native_logs
 from coach.pose import MediaPipePose, PoseEstimator
 from coach.video import open_video
@@ -113,7 +113,7 @@ def _exit_when_ready(sentinel: int) -> None:
 def extract_poses(
     path: Path,
     *,
-    model: str = "lite",
+    model: str = DEFAULT_MODEL,
     estimator: PoseEstimator | None = None,
     workers: int | None = None,
     progress: Progress | None = None,

@@ -10,14 +10,16 @@ through `process_pose`.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from coach.adaptive import AdaptiveLevels
 from coach.angles import LegAngles, leg_angles
 from coach.calibration import Neutral, NeutralCapture, neutral_signal, signal_value
-from coach.counter import Phase, Rep, RepCounter
+from coach.counter import CounterUpdate, Phase, Rep, RepCounter
 from coach.exercise import Exercise, Mode, Signal
-from coach.feedback import Cue, CueArbiter, FrameFacts, propose
+from coach.feedback import CountingIssue, Cue, CueArbiter, FrameFacts, propose
 from coach.filters import LiveSmoother
 from coach.landmarks import Pose, Side
 from coach.side_select import SideChoice, SideSelector
@@ -34,6 +36,17 @@ CUE_DISPLAY_S = 4.0
 # A usable view must last this long before anything is measured (see `_settle`).
 SETTLE_S = 1.0
 UNSETTLE_S = 2.0
+# The counted signal's smoothing (One-Euro minimum cutoff): 3 Hz keeps a fast rep's top
+# at 5 analysed frames a second (1.5 Hz, the angle read-out's, lost 2 of 10 there).
+SIGNAL_CUTOFF_HZ = 3.0
+# The first this long of a leg's signal tells whether the stream began at rest.
+START_S = 0.3
+# Saying why movement is not counted: after this long without a rep, for movement at
+# least this share of the exercise's smallest counted range; and for a rep left open
+# this long after its hold time.
+QUIET_S = 5.0
+SMALL_MOVEMENT = 0.5
+STUCK_AFTER_HOLD_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +68,8 @@ class FrameResult:
     new_rep: Rep | None
     cue: Cue | None
     active_cue: Cue | None
+    counting_issue: CountingIssue | None = None
+    """Why the movement seen is not being counted now (None: counting, or nothing to count)."""
 
     @property
     def measurable(self) -> bool:
@@ -75,10 +90,14 @@ class FrameProcessor:
     warnings: list[str] = field(default_factory=list)
     _selector: SideSelector = field(init=False)
     _capture: NeutralCapture = field(init=False)
-    _counter: RepCounter = field(init=False)
+    _counters: dict[Side, RepCounter] = field(init=False)
+    _updates: dict[Side, CounterUpdate] = field(init=False)
     _arbiter: CueArbiter = field(init=False)
     _angle_filter: LiveSmoother = field(init=False)
-    _signal_filter: LiveSmoother = field(init=False)
+    _signal_filters: dict[Side, LiveSmoother] = field(init=False)
+    _levels: dict[Side, AdaptiveLevels] = field(init=False)
+    _start_values: dict[Side, list[tuple[float, float]]] = field(default_factory=dict, init=False)
+    _last_rep_t: float | None = field(default=None, init=False)
     _knee_filter: LiveSmoother = field(init=False)
     _first_valid_t: float | None = field(default=None, init=False)
     _ok_since: float | None = field(default=None, init=False)
@@ -90,12 +109,17 @@ class FrameProcessor:
     _cues: list[Cue] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
-        self._selector = SideSelector(self.side)
+        self._selector = SideSelector(
+            self.side, min_movement=self.exercise.counter.min_range or 1.0
+        )
         self._capture = NeutralCapture()
-        self._counter = RepCounter(self.exercise.counter)
+        self._counters = {s: RepCounter(self.exercise.counter) for s in Side}
+        self._updates = {s: CounterUpdate(Phase.REST) for s in Side}
         self._arbiter = CueArbiter()
         self._angle_filter = LiveSmoother()
-        self._signal_filter = LiveSmoother()
+        self._signal_filters = {s: LiveSmoother(min_cutoff_hz=SIGNAL_CUTOFF_HZ) for s in Side}
+        floor = self.exercise.counter.min_range or 1.0
+        self._levels = {s: AdaptiveLevels(min_range=floor) for s in Side}
         self._knee_filter = LiveSmoother()
 
     # -- public API ---------------------------------------------------------------------------
@@ -121,11 +145,12 @@ class FrameProcessor:
         """Set (or clear, to recapture) the patient's neutral; the count carries on."""
         self.neutral = neutral
         self._capture.reset()
-        self._signal_filter.reset()
 
     def reset(self) -> None:
         """Start a fresh set/session with the same exercise and calibration."""
-        self._counter.reset()
+        for counter in self._counters.values():
+            counter.reset()
+        self._last_rep_t = None
         self._arbiter.reset()
         self._cues.clear()
         self._active_cue = None
@@ -138,8 +163,12 @@ class FrameProcessor:
 
     def process_pose(self, pose: Pose | None, t_s: float) -> FrameResult:
         """The pipeline after the model: view, side, angles, calibration, count, cues."""
-        side = self._selector.update(pose, t_s)
-        view = check_view(pose, side if side is not None else Side.LEFT)
+        ex = self.exercise
+        leg_values = self._leg_values(pose, t_s)
+        side = self._selector.update(pose, t_s, self._movement())
+        view = check_view(
+            pose, side if side is not None else Side.LEFT, far_leg=self._selector.far_chosen
+        )
         angles = leg_angles(pose, side) if pose is not None and side is not None else None
         if angles is not None and (not view.ok or math.isnan(angles.ankle_deg)):
             angles = None
@@ -151,23 +180,19 @@ class FrameProcessor:
         if not settled:
             angles = None
 
-        ex = self.exercise
-        raw = angles.ankle_deg if angles is not None else None
+        # Degrees only where they mean clinical degrees: side-on (`coach.view`).
+        raw = angles.ankle_deg if angles is not None and view.angle_ok else None
         smoothed = self._angle_filter(raw, t_s)
         ankle = None
         if smoothed is not None:
             ankle = smoothed - self.neutral.ankle_deg if self.neutral is not None else smoothed
 
-        excursion: float | None = None
         knee_change: float | None = None
         heel_rise: float | None = None
-        ready = self.neutral is not None or not self.auto_neutral
-        if angles is not None and ready:
-            value = signal_value(ex.signal, angles, self.neutral)
-            base = neutral_signal(ex.signal, self.neutral) if self.neutral is not None else 0.0
-            value = self._signal_filter(value, t_s)
-            if value is not None:
-                excursion = ex.excursion(value, base)
+        knee_bent = False
+        ready = self.neutral is not None or not self.auto_neutral or ex.counter.min_range
+        if angles is not None and ready and side is not None:
+            knee_bent = self._knee_bent(angles)
             knee = self._knee_filter(angles.knee_deg, t_s)
             if self.neutral is not None and knee is not None:
                 knee_change = knee - self.neutral.knee_deg
@@ -175,8 +200,18 @@ class FrameProcessor:
                 heel_base = neutral_signal(Signal.HEEL_HEIGHT, self.neutral)
                 heel_rise = None if heel is None else heel - heel_base
 
-        update = self._counter.update(t_s, excursion)
+        # Each leg is counted all the time; the measured leg's count is the one shown, so
+        # a switch to the leg that moves (found a rep or two in) keeps its first reps.
+        excursions: dict[Side, float | None] = {}
+        for s in Side:
+            usable = settled and bool(ready) and (s is not side or angles is not None)
+            excursions[s] = self._count_leg(s, t_s, leg_values.get(s) if usable else None)
+        update = self._updates[side] if side is not None else self._updates[Side.LEFT]
+        excursion = excursions.get(side) if side is not None else None
         new_rep = update.rep if update.rep is not None and self._counts(update.rep) else None
+        counting_issue = (
+            self._counting_issue(t_s, side, knee_bent, update.rep is not None) if settled else None
+        )
         facts = FrameFacts(
             t_s=t_s,
             view_issue=self._issue,
@@ -188,6 +223,7 @@ class FrameProcessor:
             hold_s=self._counter.hold.held_s,
             rep=update.rep,
             attempt=update.attempt,
+            counting_issue=counting_issue,
         )
         cue = self._arbiter.choose(t_s, propose(ex, facts))
         if cue is not None:
@@ -211,9 +247,110 @@ class FrameProcessor:
             new_rep=new_rep,
             cue=cue,
             active_cue=self._active_cue,
+            counting_issue=counting_issue,
         )
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _leg_values(self, pose: Pose | None, t_s: float) -> dict[Side, float]:
+        """Each seen leg's counted signal, smoothed and oriented so a rep moves it up.
+
+        Both legs are followed all the time, so the side selector can pick the leg
+        that moves and a switch of side finds that leg's levels already learnt.
+        """
+        ex = self.exercise
+        values: dict[Side, float] = {}
+        for s in Side:
+            raw: float | None = None
+            if pose is not None and check_view(pose, s).ok:
+                angles = leg_angles(pose, s)
+                if not self._knee_bent(angles):
+                    raw = signal_value(ex.signal, angles, self.neutral)
+            smoothed = self._signal_filters[s](raw, t_s)
+            if smoothed is None:
+                continue
+            values[s] = ex.direction.sign * smoothed
+            self._levels[s].add(t_s, values[s])
+            start = self._start_values.setdefault(s, [])
+            if not start or t_s - start[0][0] <= START_S:
+                start.append((t_s, values[s]))
+        return values
+
+    def _count_leg(self, side: Side, t_s: float, value: float | None) -> float | None:
+        """Feed one leg's counter; returns its excursion (None: not measurable now)."""
+        base = self._base(side)
+        excursion = value - base if value is not None and base is not None else None
+        levels: tuple[float, float] | None = None
+        adaptive = self._levels[side].levels() if self.exercise.counter.min_range else None
+        if excursion is not None and adaptive is not None and base is not None:
+            levels = (adaptive.enter - base, adaptive.exit - base)
+        counter = self._counters[side]
+        if levels is not None and base is not None and not counter.armed:
+            self._arm_if_started_at_rest(side, levels[1] + base)
+        self._updates[side] = counter.update(t_s, excursion, levels)
+        self._levels[side].freeze(self._updates[side].phase is not Phase.REST)
+        return excursion
+
+    @property
+    def _counter(self) -> RepCounter:
+        """The measured leg's counter."""
+        return self._counters[self._selector.side or Side.LEFT]
+
+    def _arm_if_started_at_rest(self, side: Side, exit_level: float) -> None:
+        """A stream that began at rest (the clip starts at the bottom of rep 1) may count it.
+
+        The counter needs time at rest before a rep, which the settling second hides
+        when the first rep starts with the stream; the first `START_S` of the leg's
+        signal, below today's exit level, is that rest.
+        """
+        start = self._start_values.get(side)
+        if start and statistics.median(v for _, v in start) <= exit_level:
+            self._counters[side].arm(start[0][0])
+
+    def _counting_issue(
+        self, t_s: float, side: Side | None, knee_bent: bool, new_rep: bool
+    ) -> CountingIssue | None:
+        """Why movement is seen and not counted, so the coach can say so within seconds."""
+        if knee_bent:
+            return CountingIssue.KNEES_BENT
+        if new_rep or self._last_rep_t is None:
+            self._last_rep_t = t_s
+        started = self._counter.rep_started_s
+        if started is not None and t_s - started > self._stuck_s():
+            return CountingIssue.NOT_BACK_TO_REST
+        floor = self.exercise.counter.min_range
+        if floor is None or side is None or t_s - self._last_rep_t < QUIET_S:
+            return None
+        spread = self._levels[side].spread
+        if self._counter.phase is Phase.REST and SMALL_MOVEMENT * floor <= spread < floor:
+            return CountingIssue.MOVEMENT_TOO_SMALL
+        return None
+
+    def _stuck_s(self) -> float:
+        """A rep still open after this long (beyond its hold) was never brought back."""
+        return self.exercise.dose.hold_s + STUCK_AFTER_HOLD_S
+
+    def _knee_bent(self, angles: LegAngles) -> bool:
+        """A knee bent past the exercise's limit: not this exercise's posture, nothing counts.
+
+        A squat moves the foot's signal as much as a heel raise does (measured on the
+        shared front-view squat: knee flexion up to 80-95 degrees, against at most 14
+        in every heel raise), so a standing heel raise is only measured on straight knees.
+        """
+        limit = self.exercise.form.max_knee_bend_deg
+        return limit is not None and angles.knee_deg > limit
+
+    def _movement(self) -> dict[Side, float]:
+        """How much each leg's counted signal moved over the last seconds."""
+        return {s: levels.spread for s, levels in self._levels.items()}
+
+    def _base(self, side: Side) -> float | None:
+        """The zero of the excursion: the neutral if captured, else the rest level seen."""
+        ex = self.exercise
+        if self.neutral is not None:
+            return ex.direction.sign * neutral_signal(ex.signal, self.neutral)
+        levels = self._levels[side].levels()
+        return levels.rest if levels is not None else None
 
     def _settle(self, ok: bool, t_s: float) -> bool:
         """Measure only once a usable view has lasted `settle_s` without a break.
@@ -251,7 +388,6 @@ class FrameProcessor:
             return
         self.neutral = self._capture.best
         if self.neutral is not None:
-            self._signal_filter.reset()
             if not self._capture.was_still:
                 self.warnings.append(
                     "The leg was never quite still at the start: the neutral was taken from the "

@@ -28,11 +28,11 @@ import numpy as np
 from coach.calibration import Neutral, NeutralCapture
 from coach.counter import Rep
 from coach.exercise import Exercise, Mode, Signal
-from coach.feedback import VIEW_CUES, Cue
+from coach.feedback import COUNTING_CUES, VIEW_CUES, Cue
 from coach.landmarks import Pose
 from coach.processor import FrameProcessor, FrameResult
 from coach.side_select import SideChoice
-from coach.view import ViewCheck
+from coach.view import CameraView, ViewCheck
 
 SCHEMA_VERSION = 1
 
@@ -417,6 +417,10 @@ class LiveStatus:
     cue: str | None
     calibrated: bool
     t_s: float
+    camera: CameraView | None = None
+    """Where the camera sees the leg from (angles are shown only side-on)."""
+    not_counting: str | None = None
+    """Why the movement seen is not being counted, in words; None while counting works."""
 
 
 @dataclass
@@ -614,6 +618,12 @@ class LiveSession:
             cue=cue if self.counting else None,
             calibrated=result.calibrated if result is not None else False,
             t_s=t_s,
+            camera=result.view.camera if result is not None else None,
+            not_counting=(
+                COUNTING_CUES[result.counting_issue]
+                if result is not None and result.counting_issue is not None and self.counting
+                else None
+            ),
         )
 
 

@@ -49,20 +49,22 @@ def side_view_pose(
     frontal: float = 0.05,
     foot_visibility: float = 0.95,
     shift_x: float = 0.0,
+    standing: bool = False,
 ) -> Pose:
     """A seated person seen side-on, facing right, with a chosen ankle dorsiflexion angle.
 
     The left leg is the near one (lower z). `frontal` is the shoulder separation as
-    a fraction of torso length (large = not side-on).
+    a fraction of torso length (large = not side-on). `standing`: the thigh hangs
+    straight down from the hip and the knee is straight (`knee_deg` is ignored).
     """
     torso = 160.0
-    hip = (250.0 + shift_x, 300.0)
+    hip = (250.0 + shift_x, 300.0 if not standing else 130.0)
     shoulder_mid = (hip[0], hip[1] - torso)
     thigh = 140.0
-    knee = (hip[0] + thigh, hip[1])
+    knee = (hip[0] + thigh, hip[1]) if not standing else (hip[0], hip[1] + thigh)
     shank = 110.0
     # Shank direction: straight down for knee_deg = 90 (seated), along the thigh for 0.
-    a = math.radians(knee_deg)
+    a = math.radians(knee_deg if not standing else 90.0)
     down = (math.cos(a), math.sin(a))
     ankle = (knee[0] + shank * down[0], knee[1] + shank * down[1])
     # Foot perpendicular to the shank at 0 deg; dorsiflexion turns the toes towards the shin.

@@ -58,7 +58,7 @@ def _base() -> str:
 @pytest.mark.parametrize(
     ("change", "field", "problem"),
     [
-        (('signal = "ankle_deg"', 'signal = "elbow"'), "signal", "not one of"),
+        (('signal = "toe_lift"', 'signal = "elbow"'), "signal", "not one of"),
         (("enter = 5.0", 'enter = "five"'), "thresholds.enter", "expected a number"),
         (("exit = 1.5", "exit = 9.0"), "thresholds.exit", "must be below enter"),
         (("reps = 10", "reps = 0"), "dose.reps", "outside the allowed range"),

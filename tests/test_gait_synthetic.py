@@ -26,6 +26,7 @@ from coach.gait.peaks import find_peaks
 from coach.gait.person import count_foot_crossings, pick_walker
 from coach.gait.report import build_report
 from coach.gait.series import series_from_poses, untangle_legs
+from coach.gait.strike import landing_pitch
 from coach.landmarks import LEGS, Keypoint, Landmark, Pose, Side
 
 W, H = 1920, 1080
@@ -444,11 +445,33 @@ def test_toe_first_and_flat_contacts_are_classified_and_flagged() -> None:
     assert ("foot_slap_or_toe_first", "left") in flag_ids(a)
     assert ("foot_slap_or_toe_first", "right") not in flag_ids(a)
 
-    flat = analyse(*synth_walk(Walk(pitch_ic={Side.LEFT: 20.0, Side.RIGHT: 0.0}))[:2])
+    # Facing image-right, the right foot is the near one.
+    flat_walk = Walk(facing=1, pitch_ic={Side.LEFT: 20.0, Side.RIGHT: 0.0})
+    flat = analyse(*synth_walk(flat_walk)[:2])
     kinds_r = {c.kind for c in flat.events.contacts if c.side is Side.RIGHT and c.valid}
     assert kinds_r == {"flat"}
     flag = next(f for f in flat.flags if f.id == "foot_slap_or_toe_first")
     assert flag.side is Side.RIGHT and "flat-footed" in flag.message
+
+
+@pytest.mark.parametrize(
+    "walk",
+    [
+        Walk(clearance={Side.LEFT: 0.05, Side.RIGHT: 0.0}),
+        Walk(pitch_ic={Side.LEFT: 20.0, Side.RIGHT: 0.0}),
+        Walk(pitch_ic={Side.LEFT: 20.0, Side.RIGHT: -15.0}),
+        Walk(lift={Side.LEFT: 0.0, Side.RIGHT: 0.25}),
+    ],
+    ids=["low-clearance", "flat", "toe-first", "steppage"],
+)
+def test_the_far_foot_raises_no_flag_or_cue_and_says_why(walk: Walk) -> None:
+    """Facing image-left the right foot is the far one: partly hidden in swing, so its
+    signs are not flagged (the same signs on the near foot are: the tests above)."""
+    a = analyse(*synth_walk(walk)[:2])
+    assert not [f for f in a.flags if f.side is Side.RIGHT]
+    right = [st for st in a.steps if st.side is Side.RIGHT and st.valid]
+    assert right and not any(step_signs(st) for st in right)
+    assert any("right foot is seen well only while it faces the camera" in n for n in a.notes)
 
 
 def test_steppage_is_flagged() -> None:
@@ -487,6 +510,105 @@ def test_step_signs_for_live_cues() -> None:
     assert left and all("low_toe_clearance" in step_signs(st) for st in left)
     strict = FlagConfig(low_clearance_legs=-1.0)
     assert not any("low_toe_clearance" in step_signs(st, strict) for st in left)
+
+
+@pytest.mark.parametrize(
+    ("clearance", "reported"),
+    [
+        (0.05, "measured"),  # healthy swing
+        (-0.005, "zero"),  # a drag, read a little below the floor: the toe point's jitter
+        (-0.04, "none"),  # well below the floor: a tracking failure, as the far foot reads
+    ],
+)
+def test_a_toe_below_the_floor_is_never_a_negative_clearance(
+    clearance: float, reported: str
+) -> None:
+    walk = Walk(clearance={Side.LEFT: clearance, Side.RIGHT: 0.05})
+    a = analyse(*synth_walk(walk)[:2])
+    left = [st for st in a.steps if st.side is Side.LEFT and st.valid]
+    assert len(left) >= 3
+    found = [st.toe_clearance for st in left]
+    assert all(c is None or c >= 0 for c in found)
+    if reported == "measured":
+        assert all(c is not None and c == pytest.approx(clearance, abs=0.015) for c in found)
+    elif reported == "zero":
+        assert all(c is not None and c < 0.01 for c in found) and 0.0 in found
+        assert ("low_toe_clearance", "left") in flag_ids(a)
+    else:
+        assert found == [None] * len(left)
+        assert all(any("below the floor" in i for i in st.issues) for st in left)
+        assert ("low_toe_clearance", "left") not in flag_ids(a)
+    report = build_report(a, source="synthetic", model="none", fps_processed=None)
+    clear = [st["toe_clearance"] for st in report["steps"]]
+    assert all(c is None or c >= 0 for c in clear)
+
+
+@pytest.mark.parametrize("facing", [-1, 1])
+@pytest.mark.parametrize("exit_s", [4.0, 4.5])
+def test_no_contact_is_invented_as_the_walker_leaves_the_picture(
+    facing: int, exit_s: float
+) -> None:
+    """The pose model goes on placing the legs outside the picture as the walker leaves."""
+    v = Walk().stride_len / Walk().stride_s
+    start = v * exit_s if facing < 0 else W - v * exit_s  # the pelvis leaves at `exit_s`
+    walk = Walk(facing=facing, duration_s=exit_s + 1.5, start_x=start)
+    times, poses, truth = synth_walk(walk)
+    a = analyse(times, poses)
+    # A heel lands a quarter stride ahead of the pelvis: out of the picture after this.
+    heel_out = exit_s - 0.25 * walk.stride_s
+    assert a.events.contacts
+    assert not [c for c in a.events.contacts if c.t_s > heel_out]
+    pairs, _, extras = match([(c.t_s, c.side) for c in a.events.contacts], truth, 1.5 / FPS)
+    assert not extras
+    seen_truth = [c for c in inner(truth, times[0], heel_out)]
+    assert len(pairs) >= len(seen_truth)
+
+
+@pytest.mark.parametrize("pitch", [20.0, 8.0, 0.0, -15.0])
+@pytest.mark.parametrize("facing", [-1, 1])
+def test_live_and_recorded_make_the_same_landing_call(pitch: float, facing: int) -> None:
+    walk = Walk(duration_s=9.0, facing=facing, pitch_ic={Side.LEFT: pitch, Side.RIGHT: pitch})
+    times, poses, truth = synth_walk(walk)
+    recorded = analyse(times, poses)
+    tracker = GaitTracker()
+    for t, pose in zip(times, poses, strict=True):
+        tracker.update(pose, t)
+    live = tracker.steps
+    pairs = [
+        (st, min(recorded.steps, key=lambda r: abs(r.t_s - st.t_s)))
+        for st in live
+        if min(abs(r.t_s - st.t_s) for r in recorded.steps) < 1 / FPS
+    ]
+    assert len(pairs) == len(live) >= len(recorded.steps) - 2
+    for st, rec in pairs:
+        assert st.kind == rec.kind
+        if rec.foot_pitch_ic_deg is not None:
+            assert st.foot_pitch_ic_deg == pytest.approx(rec.foot_pitch_ic_deg, abs=0.5)
+    if abs(pitch - 7.0) > 3:  # 8 deg lies at the heel-first threshold: either call is fair
+        assert {rec.kind for _, rec in pairs if rec.valid} == {truth[0].kind}
+
+
+@pytest.mark.parametrize(
+    ("pitch", "times", "seen", "expected"),
+    [
+        ([20, 15, 8, 2, 0, 0, 0, 0, 0], None, None, 20.0),  # heel first, flat from 0.1 s
+        ([-12, -6, -2, 0, 0, 0, 0, 0, 0], None, None, -12.0),  # toes first
+        ([3, 1, 0, 0, 0, 0, 0, 0, 0], None, None, 3.0),  # flat
+        ([20, 15, 8], None, None, None),  # the recording ends before the foot is flat
+        ([20, 15, 8, 2, 0, 0, 0, 0, 0], None, [1, 1, 1, 0, 0, 0, 0, 0, 0], None),  # hidden
+        ([20, 0, 0], [0.0, 0.2, 0.4], None, 20.0),  # 5 frames a second
+    ],
+)
+def test_landing_pitch_is_against_the_same_foot_flat_just_after(
+    pitch: list[float],
+    times: list[float] | None,
+    seen: list[int] | None,
+    expected: float | None,
+) -> None:
+    t = np.array(times if times is not None else [i / FPS for i in range(len(pitch))])
+    mask = np.array(seen if seen is not None else [1] * len(pitch), dtype=bool)
+    got = landing_pitch(np.array(pitch, dtype=float), t, mask, 0)
+    assert got == (None if expected is None else pytest.approx(expected))
 
 
 # --- live ----------------------------------------------------------------------------------

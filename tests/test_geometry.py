@@ -64,4 +64,9 @@ def test_auto_side_picks_near_leg_and_resists_one_odd_frame() -> None:
     for i in range(60):
         side = sel.update(_swap(pose), 1.1 + i / 30)
     assert side is Side.RIGHT  # a lasting swap is followed
-    assert SideSelector("right").update(pose, 0) is Side.RIGHT
+    # A chosen side is the person's own: facing image-right they show the camera their
+    # right side, whichever MediaPipe label the nearer leg carries.
+    chosen = SideSelector("right")
+    assert chosen.update(pose, 0) is Side.LEFT and not chosen.far_chosen
+    hidden = SideSelector("left")
+    assert hidden.update(pose, 0) is Side.RIGHT and hidden.far_chosen

@@ -77,11 +77,23 @@ def test_neutral_removes_a_constant_bias() -> None:
     assert results[-1].ankle_deg == pytest.approx(0, abs=1)
 
 
+def _standing(a: float, **kw: float) -> Pose:
+    return side_view_pose(a, standing=True)
+
+
 def test_heel_raise_counts_plantar_flexion() -> None:
     proc = FrameProcessor(EXS["heel_raise_standing"])
-    results = run(proc, frames(3, peak=-18.0))
+    results = run(proc, frames(3, peak=-18.0, pose_fn=_standing))
     assert results[-1].reps == 3
     assert all(r.peak > 0 for r in proc.reps)  # excursion is positive in the exercise's direction
+
+
+def test_a_squat_is_not_a_heel_raise() -> None:
+    """Bent knees (here 90 degrees) move the foot signal too: none counts; the coach says why."""
+    proc = FrameProcessor(EXS["heel_raise_standing"])
+    results = run(proc, frames(3, peak=-18.0))
+    assert results[-1].reps == 0
+    assert "knees_bent" in {c.id for c in proc.cues}
 
 
 def test_dropped_frames_do_not_change_the_count() -> None:

@@ -283,7 +283,7 @@ def test_log_exports_json_and_csv() -> None:
     assert data["summary"]["sets_completed"] == 2
     assert data["series"] and {"t_s", "value"} <= set(data["series"][0])
     rows = list(csv.DictReader(io.StringIO(log.to_csv())))
-    assert len(rows) == 4 and rows[0]["set"] == "1" and float(rows[0]["rom_deg"]) > 10
+    assert len(rows) == 4 and rows[0]["set"] == "1" and float(rows[0]["rom_pct_shank"]) > 10
     summary = log.summary()
     assert summary["reps"] == 4 and summary["rom_best"] >= summary["rom_mean"] > 10
 

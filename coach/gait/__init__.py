@@ -1,10 +1,11 @@
 """Gait analysis for foot drop from one side-view video, recorded or live.
 
 Pure core (numpy only): `series` (leg tracks, untangling MediaPipe's labels),
-`events` (walking bouts, sides, contacts, toe-offs), `metrics` (per-step measures,
-summary), `flags` (plain-language flags with confidence), `person` (which detected
-person walks), `core` (the whole chain), `live` (`GaitTracker` for practice),
-`report` (JSON dict). Edges: `analyze` (video + model) and `annotate` (drawing).
+`events` (walking bouts, sides, contacts, toe-offs), `strike` (heel, flat or toe
+first), `metrics` (per-step measures, summary), `flags` (plain-language flags with
+confidence), `person` (which detected person walks), `core` (the whole chain),
+`live` (`GaitTracker` for practice), `report` (JSON dict). Edges: `analyze` (video +
+model) and `annotate` (drawing).
 """
 
 from coach.gait.core import GaitAnalysis, analyze_detections, analyze_series, prepare_series

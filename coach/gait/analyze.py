@@ -27,6 +27,7 @@ from coach.gait.annotate import GaitAnnotator
 from coach.gait.core import analyze_detections
 from coach.gait.report import build_report
 from coach.landmarks import Pose
+from coach.models import DEFAULT_MODEL  # lite also mis-tracks walking legs
 from coach.pose import MediaPipePose, PoseEstimator
 from coach.progress import Progress, Stage, stage_ticker
 from coach.video import VideoWriter, open_video
@@ -34,7 +35,6 @@ from coach.video import VideoWriter, open_video
 MAX_PEOPLE = 2
 SCAN_EVERY_S = 0.2
 """While one person is tracked, a model asked for several looks at a frame this often."""
-DEFAULT_MODEL = "full"
 
 
 class MultiPoseEstimator(PoseEstimator, Protocol):

@@ -24,13 +24,13 @@ import math
 import warnings
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
 
 import numpy as np
 
 from coach.gait.peaks import find_peaks, refine_peak, rolling_median
 from coach.gait.series import (
     ANKLE,
+    EDGE_MARGIN_PX,
     HEEL,
     KNEE,
     TOE,
@@ -39,9 +39,15 @@ from coach.gait.series import (
     GaitSeries,
     IntArray,
 )
+from coach.gait.strike import (
+    DEFAULT_STRIKE,
+    ContactKind,
+    StrikeConfig,
+    classify_contact,
+    foot_pitch,
+    landing_pitch,
+)
 from coach.landmarks import Side
-
-ContactKind = Literal["heel", "flat", "toe"]
 
 
 @dataclass(frozen=True)
@@ -71,13 +77,8 @@ class EventConfig:
     """Shorter losses of the person inside a bout are bridged (the foot counts as unseen)."""
     max_jump_legs: float = 0.5
     """A pelvis jump larger than this between frames means another person: a new bout."""
-    heel_first_deg: float = 7.0
-    """Foot pitched up at least this much (vs its flat-stance angle) at contact: heel first."""
-    toe_first_deg: float = -5.0
-    """Foot pitched down at least this much at contact: toe (forefoot) first."""
-    default_stance_pitch_deg: float = -15.0
-    """MediaPipe's heel point sits above its toe point: a flat foot reads about -15 deg
-    (measured on the shared walking and running clips); used until a stance is seen."""
+    strike: StrikeConfig = DEFAULT_STRIKE
+    """How a landing is called heel first, flat or toes first (`coach.gait.strike`)."""
 
 
 class FrameIssue(IntEnum):
@@ -128,7 +129,7 @@ class Contact:
     bout: int
     kind: ContactKind | None
     foot_pitch_deg: float | None
-    """Foot angle at contact minus its flat-stance angle: + toes up (heel first)."""
+    """Foot angle at contact minus its angle when flat just after: + toes up (heel first)."""
     ankle_deg: float | None
     valid: bool
     issues: tuple[str, ...]
@@ -150,10 +151,6 @@ class GaitEvents:
     contacts: list[Contact]
     toe_offs: list[ToeOff]
     frame_issue: IntArray
-    stance_pitch_deg: dict[tuple[int, int], float]
-    """(bout, track) -> the foot's flat-stance pitch used as the kind baseline (NaN: none seen)."""
-    stance: dict[tuple[int, int], IntArray]
-    """(bout, track) -> frames of flat-foot stance (middle of contact..toe-off, foot seen)."""
     floors: dict[tuple[int, int], FloorLine | None]
     """(bout, track) -> the floor line under that foot (None: no stance seen in the bout)."""
 
@@ -242,21 +239,6 @@ def assign_sides(
     seen_side = Side.LEFT if facing < 0 else Side.RIGHT
     sides = (seen_side, seen_side.other) if near == 0 else (seen_side.other, seen_side)
     return sides, near, max(share0, 1 - share0)
-
-
-def foot_pitch(s: GaitSeries, track: int, facing: int) -> FloatArray:
-    """Angle of the heel->toe line above the horizontal, degrees, + toes up."""
-    dx = facing * (s.xy[:, track, TOE, 0] - s.xy[:, track, HEEL, 0])
-    dy = -(s.xy[:, track, TOE, 1] - s.xy[:, track, HEEL, 1])
-    return np.asarray(np.degrees(np.arctan2(dy, dx)), dtype=float)
-
-
-def classify_contact(pitch_rel: float, cfg: EventConfig) -> ContactKind:
-    if pitch_rel >= cfg.heel_first_deg:
-        return "heel"
-    if pitch_rel <= cfg.toe_first_deg:
-        return "toe"
-    return "flat"
 
 
 def _forward(s: GaitSeries, track: int, joint: int, facing: int, leg: float) -> FloatArray:
@@ -349,8 +331,6 @@ def detect_events(
     bouts: list[Bout] = []
     contacts: list[Contact] = []
     toe_offs: list[ToeOff] = []
-    stance_pitch: dict[tuple[int, int], float] = {}
-    stance_by: dict[tuple[int, int], IntArray] = {}
     floors: dict[tuple[int, int], FloorLine | None] = {}
     for b, (start, stop, facing) in enumerate(spans):
         sides, near, conf = assign_sides(s, start, stop, facing)
@@ -366,7 +346,9 @@ def detect_events(
             heel = np.where(mask, _forward(s, k, HEEL, facing, leg), np.nan)
             toe = np.where(mask, _forward(s, k, TOE, facing, leg), np.nan)
             peaks = find_peaks(heel, cfg.min_prominence_legs, min_dist, cfg.edge_drop_legs)
-            raw[k] = [(i, refine_peak(heel, i)) for i in peaks]
+            # A heel outside the picture cannot be seen landing: such a peak is the model's
+            # guess as the walker leaves (or enters) the view, not a contact.
+            raw[k] = [(i, refine_peak(heel, i)) for i in peaks if heel_in_view(s, i, k)]
             tos[k] = _toe_offs(toe, peaks, start, stop)
             windows[k] = [(max([start, *[i for i in peaks if i < j]]), j) for j in tos[k]]
             floors[(b, k)] = fit_floor(_floor_points(s, k, windows[k], seen), leg)
@@ -378,24 +360,13 @@ def detect_events(
                 height = toe_height(s, k, floor, leg)
                 tos[k] = [_refine_toe_off(height, a, j, cfg.toe_lift_legs) for a, j in windows[k]]
             pitch = foot_pitch(s, k, facing)
-            stance = stance_frames(raw[k], tos[k], seen[:, k])
-            stance_by[(b, k)] = stance
-            base = float(np.median(pitch[stance])) if len(stance) >= 3 else math.nan
-            stance_pitch[(b, k)] = base
-        for k in range(2):
-            base = stance_pitch[(b, k)]
-            if math.isnan(base):
-                base = stance_pitch[(b, 1 - k)]
-            if math.isnan(base):
-                base = cfg.default_stance_pitch_deg
-            pitch = foot_pitch(s, k, facing)
             for i, fi in raw[k]:
                 issues: list[str] = []
                 if not contact_seen(s, seen, i, k):
                     issues.append("foot hidden or out of frame at contact")
                 valid = not issues
-                rel = float(pitch[i] - base) if valid else None
-                kind = classify_contact(rel, cfg) if rel is not None else None
+                rel = landing_pitch(pitch, s.t, seen[:, k] & mask, i, cfg.strike) if valid else None
+                kind = classify_contact(rel, cfg.strike) if rel is not None else None
                 ankle = float(ankle_deg[i, k]) if ankle_deg is not None and valid else None
                 contacts.append(
                     Contact(
@@ -417,7 +388,14 @@ def detect_events(
                 toe_offs.append(ToeOff(i, float(s.t[i]), k, sides[k], b, ok))
     contacts.sort(key=lambda c: c.t_s)
     toe_offs.sort(key=lambda e: e.t_s)
-    return GaitEvents(bouts, contacts, toe_offs, issue, stance_pitch, stance_by, floors)
+    return GaitEvents(bouts, contacts, toe_offs, issue, floors)
+
+
+def heel_in_view(s: GaitSeries, i: int, track: int) -> bool:
+    """The heel point of frame `i` lies inside the picture (whatever its visibility)."""
+    x, y = s.xy[i, track, HEEL]
+    m = EDGE_MARGIN_PX
+    return bool(m <= x <= s.width - m and m <= y <= s.height - m)
 
 
 def contact_seen(s: GaitSeries, seen: BoolArray, i: int, track: int) -> bool:
@@ -445,18 +423,3 @@ def _toe_offs(toe: FloatArray, contacts: list[int], start: int, stop: int) -> li
         if 0 < j < len(seg) - 1 and not np.isnan(seg[j - 1]) and not np.isnan(seg[j + 1]):
             out.append(a + j)
     return out
-
-
-def stance_frames(
-    contacts: list[tuple[int, float]], toe_offs: list[int], seen: BoolArray
-) -> IntArray:
-    """Frames in the middle 40% of each stance (contact to the next toe-off) with the foot seen."""
-    out: list[int] = []
-    for i, _ in contacts:
-        later = [j for j in toe_offs if j > i]
-        if not later:
-            continue
-        j = later[0]
-        lo, hi = i + int(0.3 * (j - i)), i + math.ceil(0.7 * (j - i))
-        out.extend(f for f in range(lo, hi + 1) if seen[f])
-    return np.asarray(out, dtype=int)

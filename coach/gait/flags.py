@@ -7,12 +7,18 @@ are not validated on patients, and the therapist can override them
 (`FlagConfig`). Flags describe walking: for running (no double support) they
 are not evaluated, since forefoot landings and high knees are normal there.
 
+Flags come only from steps the app sees well: valid steps of the foot nearer the
+camera. The far foot is partly hidden behind the near leg in swing, and MediaPipe
+then guesses it: on the shared healthy walk its toe read below the floor in
+mid-swing and gave a "toe drag" flag. Its steps still count for cadence and
+step times; to judge that side the patient walks back the other way.
+
 Confidence (0-1) multiplies four things a reader can check:
 - how many clear steps support it (full from `min_steps_full` steps),
 - how consistent they are (share of steps beyond the threshold),
-- how well the foot was seen (MediaPipe visibility; the far foot, partly hidden
-  behind the near leg in swing, counts at `far_foot_weight`; a person smaller than
-  `full_resolution_leg_px` counts in proportion),
+- how well the foot was seen (MediaPipe visibility; a person smaller than
+  `full_resolution_leg_px` counts in proportion; in the timing asymmetry, which
+  uses both feet, the far foot counts at `far_foot_weight`),
 - how sure the side assignment is.
 """
 
@@ -130,8 +136,13 @@ def _confidence(n: int, consistency: float, quality: float, cfg: FlagConfig) -> 
     return max(0.0, min(1.0, min(1.0, n / cfg.min_steps_full) * consistency * quality))
 
 
+def seen_well(step: Step) -> bool:
+    """A step whose swing and landing figures may support a flag or a cue."""
+    return step.valid and step.near_camera
+
+
 def _side_steps(steps: Sequence[Step], side: Side) -> list[Step]:
-    return [st for st in steps if st.side is side and st.valid]
+    return [st for st in steps if st.side is side and seen_well(st)]
 
 
 def clearance_flag(steps: Sequence[Step], side: Side, cfg: FlagConfig) -> Flag | None:
@@ -305,8 +316,9 @@ def asymmetry_flag(steps: Sequence[Step], cfg: FlagConfig) -> Flag | None:
                 f"{label} {ml:.2f} s left vs {mr:.2f} s right ({longer} longer, {si:.0f}%)"
             )
             strength.append((min(len(left), len(right)), sep))
-    lc = values(steps, Side.LEFT, "toe_clearance")
-    rc = values(steps, Side.RIGHT, "toe_clearance")
+    well = [st for st in steps if seen_well(st)]
+    lc = values(well, Side.LEFT, "toe_clearance")
+    rc = values(well, Side.RIGHT, "toe_clearance")
     if len(lc) >= cfg.min_steps and len(rc) >= cfg.min_steps:
         ml, mr = statistics.median(lc), statistics.median(rc)
         found["toe_clearance_left_legs"], found["toe_clearance_right_legs"] = ml, mr
@@ -353,7 +365,7 @@ def gait_flags(
         if len(clear) < cfg.min_steps:
             notes.append(
                 f"Too few clearly seen {side.value} steps ({len(clear)}) to judge the {side.value} "
-                "side."
+                f"side: the {side.value} foot is seen well only while it faces the camera."
             )
             continue
         for make in (clearance_flag, contact_flag, steppage_flag):
@@ -367,8 +379,8 @@ def gait_flags(
 
 
 def step_signs(step: Step, cfg: FlagConfig = DEFAULT_FLAGS) -> list[str]:
-    """Flag ids this single step shows (for live cues); empty if it is not valid."""
-    if not step.valid:
+    """Flag ids this single step shows (for live cues); empty unless it is `seen_well`."""
+    if not seen_well(step):
         return []
     signs = []
     if step.toe_clearance is not None and step.toe_clearance < cfg.low_clearance_legs:

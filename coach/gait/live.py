@@ -6,8 +6,10 @@
 dropped frames become short gaps that are bridged, not squeezed out). A contact
 is counted once, when it first appears in a window; a step's measures are the
 offline ones, so what the patient is told live matches the recorded report.
-Steps appear about 0.1-0.3 s after the foot lands (the contact must be seen as
-a peak, then the next analysis).
+A step is counted once the window runs `settle_s` past its contact: how the
+foot landed is judged against the same foot flat just after the contact
+(`coach.gait.strike`), so the live call waits for those frames and is then the
+recorded call. Steps appear about 0.35-0.55 s after the foot lands.
 
 Cues: a step that shows a flagged sign (low toe clearance, flat or toe-first
 landing, steppage) prompts a cue when the same sign was also seen in another of
@@ -89,6 +91,9 @@ class GaitTracker:
     cooldown_s: float = 4.0
     confirm_of: int = 3
     """A sign must show in 2 of the side's last `confirm_of` steps (1 = every step cues)."""
+    settle_s: float = 0.35
+    """A contact is counted when the window runs this far past it: the end of the landing
+    call's flat window (0.25 s) plus a margin for the smoothing at the window's end."""
     duplicate_s: float = 0.15
     """Contacts closer than this to a counted one are the same contact seen again."""
     max_gap_s: float = 1.0
@@ -180,6 +185,8 @@ class GaitTracker:
         self._message = None if self._walking else self._why_not(a.events.frame_issue[-1])
         new: list[Step] = []
         for st in a.steps:
+            if st.t_s > s.t[-1] - self.settle_s:
+                continue  # not settled: its landing call still needs the frames after it
             if any(abs(st.t_s - t) < self.duplicate_s for t in self._counted):
                 continue
             if self._counted and st.t_s < self._counted[-1]:
@@ -214,7 +221,7 @@ class GaitTracker:
         for st in new:
             if not st.near_camera:
                 continue
-            signs = frozenset(step_signs(st, self.flag_cfg)) if st.valid else frozenset()
+            signs = frozenset(step_signs(st, self.flag_cfg))
             history = self._signs.setdefault(st.side, deque(maxlen=self.confirm_of))
             history.append(signs)
             if t_s - self._last_cue_t < self.cooldown_s:

@@ -44,6 +44,12 @@ MIN_SEEN_SWING = 0.9
 """A swing's measures are reported only if the foot was seen in this share of its frames."""
 MIN_PRESENT_SWING = 0.6
 """...and at least this share of its frames had a pose (the rest: dropped frames)."""
+FLOOR_TOLERANCE_LEGS = 0.01
+"""The toe point's jitter about the floor line (about 1 cm): a toe this little below it
+is on the floor (clearance 0, a drag); further below is a measurement failure. The
+shared walk's far foot read -0.02 to -0.05 in swing while the walker was healthy."""
+BELOW_FLOOR = "toe tracked below the floor in swing: toe height not measured"
+"""A step's note (it keeps its other measures) when its toe heights are not measured."""
 RUNNING_DUTY = 0.5
 """Walking has double support, so stance is over half the stride; running has flight
 phases, so it is under half (treadmill clip: 0.45-0.47 as measured here, walk: 0.62)."""
@@ -115,7 +121,8 @@ class Step:
     stance_swing_ratio: float | None
     peak_dorsiflexion_swing_deg: float | None
     toe_clearance: float | None
-    """Lowest toe (foot-index) height above the floor in mid-swing, leg lengths."""
+    """Lowest toe (foot-index) height above the floor in mid-swing, leg lengths (never
+    negative: a toe tracked below the floor is a measurement failure, reported as None)."""
     toe_height_max: float | None
     """Highest toe height in swing, leg lengths."""
     knee_flexion_peak_swing_deg: float | None
@@ -246,6 +253,13 @@ def _measure_one(
             else:
                 issues.append("no floor line (no flat-foot stance seen)")
     valid = c.valid and toe_off is not None and not issues
+    if clearance is not None and clearance < -FLOOR_TOLERANCE_LEGS:
+        # A toe below the floor in mid-swing is a tracking error (the toe point or the
+        # floor line is wrong in this swing), not a toe drag: its heights are not reported.
+        clearance = height_max = None
+        issues.append(BELOW_FLOOR)
+    elif clearance is not None:
+        clearance = max(clearance, 0.0)  # within the toe point's jitter of the floor: at it
     return Step(
         index=n,
         side=c.side,

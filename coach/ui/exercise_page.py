@@ -19,6 +19,7 @@ from coach.ui.common import SELECTED_KEY, camera_streamer, dose_text, exercise_p
 from coach.ui.live import CoachVideoProcessor, LiveConfig, LiveHolder, LiveSnapshot
 from coach.ui.state import Settings, estimator_factory, get_settings
 from coach.ui.summary import render_summary
+from coach.view import CameraView
 
 HOLDER_KEY = "coach_live_holder"
 DONE_SEEN_KEY = "coach_live_done_seen"
@@ -88,9 +89,9 @@ def _metrics(snap: LiveSnapshot, ex: Exercise) -> None:
     items: list[tuple[str, str, str]] = [
         ("Reps", str(s.reps), f"Completed {what} in this session."),
     ]
-    if ex.signal is Signal.ANKLE:
+    if ex.signal in (Signal.ANKLE, Signal.TOE_LIFT):
         angle = "-" if s.angle_deg is None else f"{s.angle_deg:+.0f}°"
-        items.append(("Ankle angle", angle, "From your neutral: + toes up, - toes pointed."))
+        items.append(("Ankle angle", angle, angle_help(s.camera)))
     else:
         lift = "-" if s.excursion is None else f"{s.excursion:.0f}%"
         items.append(("Lift", lift, "How far the foot is lifted, in % of your shin length."))
@@ -117,11 +118,22 @@ def _metrics(snap: LiveSnapshot, ex: Exercise) -> None:
             col.metric(label, value, help=help_text)
 
 
+def angle_help(camera: CameraView | None) -> str:
+    """What the angle read-out means from this camera view (named, as the therapist sees it)."""
+    if camera is CameraView.SIDE_ON:
+        return "Side-on view. From your neutral: + toes up, - toes pointed."
+    return (
+        "The angle needs a side-on camera: from this view it is not shown, but your reps "
+        "and holds still count."
+    )
+
+
 def _how_to(ex: Exercise) -> None:
     st.markdown(f"**Camera.** {ex.camera}")
     st.markdown("\n".join(f"{i}. {step}" for i, step in enumerate(ex.instructions, 1)))
     st.caption(
-        "The coach first checks that it can see your whole leg and foot side-on, then asks "
+        "The coach first checks that it can see your whole leg and foot (side-on is best; "
+        "up to 45 degrees in front or behind still counts), then asks "
         "you to keep your foot still for a second to learn your neutral position. Then it "
         "counts your reps out loud with a beep."
     )
@@ -148,6 +160,8 @@ def live_panel(holder: LiveHolder, settings: Settings, playing: bool) -> None:
     cue = snap.status.cue
     if cue:
         st.warning(f"**Coach:** {cue}")
+    elif snap.status.not_counting and snap.status.stage is Stage.COUNTING:
+        st.warning(f"**Not counting yet:** {snap.status.not_counting}")
     elif snap.status.stage in (Stage.COUNTING, Stage.RESTING):
         st.caption("Coach: no corrections right now - keep going.")
     if snap.status.stage is Stage.CALIBRATING:

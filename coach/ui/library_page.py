@@ -20,11 +20,19 @@ POSITION_NAMES = {"seated": "Seated", "standing": "Standing", "long_sitting": "S
 
 def _measured(ex: Exercise) -> str:
     c = ex.counter
+    up = ex.direction.value == "up"
     if ex.signal is Signal.ANKLE:
         what = "the ankle angle (toes towards the shin)"
-        if ex.direction.value == "down":
+        if not up:
             what = "the ankle angle (toes pointing away)"
         unit = "°"
+    elif ex.signal is Signal.TOE_LIFT:
+        what = (
+            "how far your toes rise above your heel"
+            if up
+            else "how far your heel rises above your toes"
+        )
+        what, unit = f"{what}, in % of your shin length", "%"
     else:
         part = {
             Signal.HEEL_HEIGHT: "heel",
@@ -33,6 +41,13 @@ def _measured(ex: Exercise) -> str:
         }[ex.signal]
         what, unit = f"how high the {part} lifts, in % of your shin length", "%"
     counted = "a hold counts" if ex.mode is Mode.HOLD else "a rep counts"
+    if c.min_range is not None:
+        return (
+            f"The coach follows {what}. {counted.capitalize()} relative to your own "
+            f"movement, so it works whatever the camera's height or angle; movements "
+            f"smaller than {c.min_range:.0f}{unit} are not counted. Aim for "
+            f"{c.target:.0f}{unit} or more."
+        )
     return (
         f"The coach follows {what}, from your neutral. {counted.capitalize()} once you "
         f"pass {c.enter:.0f}{unit}; aim for {c.target:.0f}{unit} or more."

@@ -24,11 +24,15 @@ from coach.ui.state import (
 )
 
 MODEL_HELP = {
-    "lite": "lite: fastest; the measured default for counting",
-    "full": "full: a little more accurate angles, needs a faster computer",
+    "lite": "lite: fastest, but miscounts from a table-height, floor or 45-degree camera",
+    "full": "full: the measured default; counts right from every camera set-up tested",
     "heavy": "heavy: most accurate, too slow for live use on most computers",
 }
-SIDES = {"auto": "Automatic (the leg nearest the camera)", "left": "Left leg", "right": "Right leg"}
+SIDES = {
+    "auto": "Automatic (the leg that moves)",
+    "left": "My left leg",
+    "right": "My right leg",
+}
 ICE_KEY = "coach_settings_ice_text"
 ICE_ERROR_KEY = "coach_settings_ice_error"
 

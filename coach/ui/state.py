@@ -19,7 +19,7 @@ import streamlit as st
 
 from coach.exercise import Exercise, ExerciseError, ExerciseLibrary, load_library
 from coach.gait.analyze import open_walk_estimator
-from coach.models import MODEL_NAMES
+from coach.models import DEFAULT_MODEL, MODEL_NAMES
 from coach.pose import MediaPipePose, PoseEstimator
 from coach.side_select import SideChoice
 
@@ -41,8 +41,8 @@ FACING: dict[str, str | None] = {
 
 
 def _default_model() -> str:
-    value = os.environ.get(ENV_MODEL, "lite").strip()
-    return value if value in MODEL_NAMES else "lite"
+    value = os.environ.get(ENV_MODEL, DEFAULT_MODEL).strip()
+    return value if value in MODEL_NAMES else DEFAULT_MODEL
 
 
 @dataclass
