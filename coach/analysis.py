@@ -27,16 +27,18 @@ from coach.exercise import Exercise, Signal
 from coach.feedback import Cue
 from coach.filters import zero_phase_smooth
 from coach.landmarks import Side
-from coach.models import DEFAULT_MODEL
+from coach.models import RECORDED_MODEL
 from coach.pose import PoseEstimator
 from coach.pose_batch import extract_poses
 from coach.processor import FrameProcessor, FrameResult
 from coach.progress import Progress, Stage, stage_ticker
 from coach.side_select import SideChoice
 from coach.video import VideoWriter, open_video
-from coach.view import ViewIssue
+from coach.view import CameraView, ViewIssue
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: per rep, `peak`/`range` in the counted signal's unit and `peak_deg`/`rom_deg` in
+clinical degrees (null unless seen side-on); `view` says from where the camera saw."""
 T = TypeVar("T")
 
 # Why a person in view could not be measured, in words (a sentence's subordinate part).
@@ -59,6 +61,14 @@ class SeriesPoint:
     phase: str
 
 
+@dataclass(frozen=True, slots=True)
+class RepAngle:
+    """One rep's clinical ankle angle: its peak (from neutral) and range, in degrees."""
+
+    peak_deg: float | None
+    rom_deg: float | None
+
+
 @dataclass
 class AnalysisReport:
     """Everything an analysis found; `to_dict` is the JSON interface."""
@@ -74,6 +84,20 @@ class AnalysisReport:
     series: list[SeriesPoint]
     cues: list[Cue]
     warnings: list[str] = field(default_factory=list)
+    rep_angles: list[RepAngle] = field(default_factory=list)
+    """Per rep, the clinical angle's peak and range (None where no angle was shown)."""
+    camera_view: CameraView | None = None
+    """The view most frames were seen from."""
+
+    @property
+    def angle_share(self) -> float:
+        """Share of frames with a clinical angle (side-on only)."""
+        return sum(p.ankle_deg is not None for p in self.series) / max(len(self.series), 1)
+
+    @property
+    def counted_share(self) -> float:
+        """Share of frames in which the counted signal was measured."""
+        return sum(p.visible for p in self.series) / max(len(self.series), 1)
 
     @property
     def rep_count(self) -> int:
@@ -94,18 +118,25 @@ class AnalysisReport:
             "unit": "deg" if ex.signal is Signal.ANKLE else "pct_shank",
             "neutral_deg": None if self.neutral_deg is None else round(self.neutral_deg, 2),
             "reps": self.rep_count,
+            "view": {
+                "camera": self.camera_view.value if self.camera_view is not None else None,
+                "angle_frames": round(self.angle_share, 3),
+                "counted_frames": round(self.counted_share, 3),
+            },
             "reps_detail": [
                 {
                     "rep": r.index,
                     "start_s": round(r.start_s, 3),
                     "end_s": round(r.end_s, 3),
-                    "peak_deg": round(ex.from_excursion(r.peak, 0.0), 2),
-                    "rom_deg": round(r.rom, 2),
+                    "peak": round(ex.from_excursion(r.peak, 0.0), 2),
+                    "range": round(r.rom, 2),
+                    "peak_deg": _r(a.peak_deg),
+                    "rom_deg": _r(a.rom_deg),
                     "hold_s": round(r.hold_s, 2),
                     "tempo_s": round(r.duration_s, 2),
                     "reached_target": r.reached_target,
                 }
-                for r in self.reps
+                for r, a in zip(self.reps, self._angles(), strict=True)
             ],
             "dose": {"sets": ex.dose.sets, "reps": ex.dose.reps, "hold_s": ex.dose.hold_s},
             "series": [
@@ -123,6 +154,10 @@ class AnalysisReport:
             "cues": [{"t_s": round(c.t_s, 3), "id": c.id, "message": c.message} for c in self.cues],
             "warnings": list(self.warnings),
         }
+
+    def _angles(self) -> list[RepAngle]:
+        missing = [RepAngle(None, None)] * (len(self.reps) - len(self.rep_angles))
+        return self.rep_angles[: len(self.reps)] + missing
 
     def write_csv(self, path: Path) -> None:
         """One row per processed frame, for spreadsheets."""
@@ -145,6 +180,13 @@ class AnalysisReport:
                         rep,
                     ]
                 )
+
+
+VIEW_WORDS = {
+    CameraView.SIDE_ON: "side-on",
+    CameraView.OBLIQUE: "at an angle (oblique)",
+    CameraView.FACING: "from the front or back",
+}
 
 
 def _r(v: float | None) -> float | None:
@@ -170,6 +212,25 @@ def _refine(reps: list[Rep], t: np.ndarray, excursion: np.ndarray) -> list[Rep]:
         out.append(r)
         prev_end = r.end_s
     return out
+
+
+def _rep_angles(reps: list[Rep], t: np.ndarray, ankle: np.ndarray, sign: float) -> list[RepAngle]:
+    """Each rep's clinical angle from the smoothed angle series (None where none was shown)."""
+    out = []
+    for r in reps:
+        inside = ankle[(t >= r.start_s) & (t <= r.end_s)]
+        inside = inside[~np.isnan(inside)]
+        if inside.size < 2:
+            out.append(RepAngle(None, None))
+            continue
+        peak = float(inside.max() if sign > 0 else inside.min())
+        out.append(RepAngle(peak, float(inside.max() - inside.min())))
+    return out
+
+
+def _main_view(results: list[FrameResult]) -> CameraView | None:
+    views = [r.view.camera for r in results if r.pose is not None and r.view.camera is not None]
+    return max(set(views), key=views.count) if views else None
 
 
 def _prefetch(items: Iterable[T], depth: int = 8) -> Iterator[T]:
@@ -215,15 +276,17 @@ def analyze_video(
     path: Path,
     exercise: Exercise,
     *,
-    model: str = DEFAULT_MODEL,
+    model: str = RECORDED_MODEL,
     side: SideChoice = "auto",
     annotated: Path | None = None,
     progress: Progress | None = None,
     estimator: PoseEstimator | None = None,
+    analysis_fps: float | None = None,
 ) -> AnalysisReport:
     """Analyse one recorded video. Raises `coach.video.VideoReadError` for unreadable input.
 
     `progress` hears each stage in turn: reading, pose (frames), counting, drawing.
+    `analysis_fps` analyses at most that many frames a second (None: every frame).
     """
     started = time.perf_counter()
     reading = stage_ticker(progress, Stage.READING)
@@ -231,8 +294,13 @@ def analyze_video(
     with open_video(path) as src:  # fail fast, with a clear message, on unreadable input
         fps, size, duration = src.fps, (src.width, src.height), src.duration_s
     reading(1, 1)
+    every = max(1, round(fps / analysis_fps)) if analysis_fps and fps else 1
     poses = extract_poses(
-        path, model=model, estimator=estimator, progress=stage_ticker(progress, Stage.POSE)
+        path,
+        model=model,
+        estimator=estimator,
+        progress=stage_ticker(progress, Stage.POSE),
+        every=every,
     )
     counting = stage_ticker(progress, Stage.COUNTING)
     counting(0, len(poses))
@@ -249,7 +317,9 @@ def analyze_video(
     exc = np.array([np.nan if r.excursion is None else r.excursion for r in results], dtype=float)
     reps = _refine(proc.reps, t, exc)
     seen = sum(r.pose is not None for r in results)
-    measurable = sum(r.ankle_deg is not None for r in results)
+    measurable = sum(r.excursion is not None for r in results)
+    with_angle = sum(r.ankle_deg is not None for r in results)
+    view = _main_view(results)
     if seen == 0:
         warnings.append("No person was found in this video, so nothing could be measured.")
     elif measurable == 0:
@@ -257,6 +327,12 @@ def analyze_video(
     elif measurable < 0.5 * len(results):
         warnings.append(
             f"The leg was measurable in only {100 * measurable / len(results):.0f}% of frames."
+        )
+    if measurable and with_angle == 0:
+        where = VIEW_WORDS[view] if view is not None else "from an angle"
+        warnings.append(
+            "Reps were counted, but the ankle angle is not shown: the camera saw the leg "
+            f"{where}, and the angle needs a side-on camera."
         )
     raw_ankle = [np.nan if r.ankle_deg is None else r.ankle_deg for r in results]
     ankle = zero_phase_smooth(t, raw_ankle) if len(results) > 1 else np.array(raw_ankle)
@@ -267,12 +343,15 @@ def analyze_video(
             r.ankle_raw_deg,
             r.excursion,
             r.side,
-            r.ankle_deg is not None,
+            r.excursion is not None,
             r.phase.value,
         )
         for r, a in zip(results, ankle, strict=True)
     ]
+    sign = exercise.direction.sign
     return AnalysisReport(
+        rep_angles=_rep_angles(reps, t, ankle, sign),
+        camera_view=view,
         exercise=exercise,
         source=Path(path).name,
         model=str(model),
@@ -314,9 +393,15 @@ def _write_annotated(
     """Second pass over the frames: draw each frame's result and encode."""
     total = len(results)
     progress(0, total)
+    # Each frame shows the latest result at or before it (every frame, or every n-th).
+    k = 0
     with open_video(path) as src, VideoWriter(out, fps, size) as writer:
-        for i, ((_, frame), result) in enumerate(zip(_prefetch(src), results, strict=False)):
-            writer.write(annotate(frame, result, exercise))
+        for i, (t_s, frame) in enumerate(_prefetch(src)):
+            while k + 1 < total and results[k + 1].t_s <= t_s + 1e-6:
+                k += 1
+            if not results:
+                break
+            writer.write(annotate(frame, results[k], exercise))
             if (i + 1) % 15 == 0:
-                progress(i + 1, total)
+                progress(min(k + 1, total), total)
     progress(total, total)

@@ -91,8 +91,12 @@ def annotate(frame_bgr: np.ndarray, result: FrameResult, exercise: Exercise) -> 
         reps_text = f"Holds {result.reps}"
     draw_label(img, reps_text, (12, y), 1.1 * scale, WHITE)
     y += line
-    if result.ankle_deg is not None and exercise.signal is Signal.ANKLE:
+    angle_exercise = exercise.signal in (Signal.ANKLE, Signal.TOE_LIFT)
+    if result.ankle_deg is not None and angle_exercise:
         draw_label(img, f"Ankle {result.ankle_deg:+.0f} deg", (12, y), 0.8 * scale, WHITE)
+        y += line
+    elif angle_exercise and ok:  # counting from an oblique view: say why there is no angle
+        draw_label(img, "Angle: needs a side-on view", (12, y), 0.6 * scale, AMBER)
         y += line
     elif result.excursion is not None:
         draw_label(img, f"Lift {result.excursion:.0f}% shank", (12, y), 0.8 * scale, WHITE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from coach.atomic import atomic_write_path, check_writable, remove_stale_temp_files
 from coach.exercise import Exercise, ExerciseError, load_library
-from coach.models import DEFAULT_MODEL
+from coach.models import DEFAULT_MODEL, RECORDED_MODEL
 from coach.native_logs import debug_requested, quiet_native_logs
 from coach.progress import Progress, Stage
 
@@ -137,6 +138,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             model=args.model,
             side=args.side,
             annotated=out.get("--annotated"),
+            analysis_fps=args.fps,
             progress=progress,
         )
     if "--json" in out:
@@ -144,14 +146,26 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if "--csv" in out:
         with atomic_write_path(out["--csv"]) as tmp:
             report.write_csv(tmp)
+    data = report.to_dict()
+    view = data["view"]
+    seen = {"side_on": "side-on", "oblique": "oblique", "facing": "front or back"}
     print(
         f"{report.exercise.name}: {report.rep_count} reps in {report.duration_s:.1f} s "
-        f"({report.fps_processed:.0f} frames/s processed)"
+        f"({report.fps_processed:.0f} frames/s processed; view "
+        f"{seen.get(view['camera'], 'unknown')}, angle shown in "
+        f"{100 * view['angle_frames']:.0f}% of frames)"
     )
-    for r in report.to_dict()["reps_detail"]:
+    unit = "°" if data["unit"] == "deg" else "% shank"
+    for r in data["reps_detail"]:
+        angle = (
+            f"  ankle {r['peak_deg']:+6.1f}° range {r['rom_deg']:5.1f}°"
+            if r["peak_deg"] is not None
+            else ""
+        )
         print(
             f"  rep {r['rep']:2}: {r['start_s']:6.2f}-{r['end_s']:6.2f} s"
-            f"  peak {r['peak_deg']:+6.1f}  range {r['rom_deg']:5.1f}  hold {r['hold_s']:4.1f} s"
+            f"  peak {r['peak']:+6.1f}  range {r['range']:5.1f} {unit}{angle}"
+            f"  hold {r['hold_s']:4.1f} s"
         )
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -184,6 +198,18 @@ def _cmd_gait(args: argparse.Namespace) -> int:
 MODEL_HELP = "lite, full or heavy (looked up in models/, then COACH_MODELS_DIR), or a .task file"
 
 
+def _fps_arg(value: str) -> float:
+    try:
+        fps = float(value)
+    except ValueError:
+        fps = math.nan
+    if not 1 <= fps <= 240:
+        raise argparse.ArgumentTypeError(
+            f"use a number of frames a second from 1 to 240, not {value!r}"
+        )
+    return fps
+
+
 def _model_arg(value: str) -> str:
     if value in MODELS or value.endswith(".task"):
         return value
@@ -205,8 +231,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("video")
     a.add_argument("--exercise", required=True, help="exercise id (see `exercises`)")
-    a.add_argument("--side", choices=("auto", "left", "right"), default="auto")
-    a.add_argument("--model", type=_model_arg, default=DEFAULT_MODEL, help=MODEL_HELP)
+    a.add_argument(
+        "--side",
+        choices=("auto", "left", "right"),
+        default="auto",
+        help="the person's own leg to measure (auto: the leg that moves)",
+    )
+    a.add_argument("--model", type=_model_arg, default=RECORDED_MODEL, help=MODEL_HELP)
+    a.add_argument(
+        "--fps",
+        type=_fps_arg,
+        metavar="N",
+        help="analyse at most N frames a second (a slow computer; counts hold down to 5)",
+    )
     a.add_argument("--json", metavar="OUT.json")
     a.add_argument("--csv", metavar="OUT.csv")
     a.add_argument("--annotated", metavar="OUT.mp4")
@@ -219,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("gait", parents=[common], help="measure walking from a side-view video")
     g.add_argument("video")
-    g.add_argument("--model", type=_model_arg, default="full", help=MODEL_HELP)
+    g.add_argument("--model", type=_model_arg, default=DEFAULT_MODEL, help=MODEL_HELP)
     g.add_argument("--json", metavar="OUT.json")
     g.add_argument("--annotated", metavar="OUT.mp4")
     g.set_defaults(func=_cmd_gait)

@@ -50,10 +50,15 @@ log = logging.getLogger(__name__)
 
 MODEL_NAMES: tuple[str, ...] = ("lite", "full", "heavy")
 DEFAULT_MODEL = "full"
-"""For exercises, live and recorded, measured on every shared clip (docs/benchmark.md):
-full counts every rendered clip right at 30, 10 and 5 analysed frames a second; lite
-over-counts from the floor and 45-degree cameras; heavy counts no better at three times
-the cost."""
+"""Live coaching and gait, measured on every shared clip (docs/benchmark.md): full counts
+every rendered clip right at 30, 10 and 5 analysed frames a second (live frames are
+dropped when the machine is busy); lite over-counts from the floor and 45-degree cameras;
+heavy is too slow live on two cores."""
+RECORDED_MODEL = "heavy"
+"""Recorded exercise videos, where every frame is analysed and time is not pressing: heavy
+counts every rendered clip right at 30 frames a second too, and its angles are 1.5-3.1
+degrees off the truth against full's 2.4-8.0 (full reads only half of the movement from a
+floor camera)."""
 """Valid model names, fastest and least accurate first."""
 
 ENV_MODELS_DIR = "COACH_MODELS_DIR"

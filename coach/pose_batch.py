@@ -43,12 +43,17 @@ def default_workers() -> int:
 
 
 def _extract_range(
-    path: str, estimator: PoseEstimator, start: int, stop: int | None, tick: Callable[[int], None]
+    path: str,
+    estimator: PoseEstimator,
+    start: int,
+    stop: int | None,
+    tick: Callable[[int], None],
+    every: int = 1,
 ) -> list[TimedPose]:
     out: list[TimedPose] = []
     with open_video(path) as src:
         for i, (t_s, frame) in enumerate(src):
-            if i < start:
+            if i < start or i % every:
                 continue
             if stop is not None and i >= stop:
                 break
@@ -59,14 +64,22 @@ def _extract_range(
 
 
 def _worker(
-    path: str, model: str, start: int, stop: int | None, results: Connection, parent_pid: int
+    path: str,
+    model: str,
+    start: int,
+    stop: int | None,
+    every: int,
+    results: Connection,
+    parent_pid: int,
 ) -> None:
     """Runs in a child process: one landmarker tracks frames [start, stop)."""
     _die_with_parent(parent_pid)
     quiet_native_logs()  # a filter of its own, before MediaPipe loads (see coach.native_logs)
     try:
         with MediaPipePose(model, mode="video") as est:
-            poses = _extract_range(path, est, start, stop, lambda n: results.send(("progress", n)))
+            poses = _extract_range(
+                path, est, start, stop, lambda n: results.send(("progress", n)), every
+            )
         results.send(("done", poses))
     except BaseException as exc:  # reported to the parent, which re-raises it
         with contextlib.suppress(OSError):  # the parent stopped listening: it knows already
@@ -117,21 +130,30 @@ def extract_poses(
     estimator: PoseEstimator | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    every: int = 1,
 ) -> list[TimedPose]:
-    """(t_s, pose) for every frame, in order. A given `estimator` runs in this process."""
+    """(t_s, pose) for every `every`-th frame, in order. A given `estimator` runs here.
+
+    `every` > 1 analyses fewer frames a second (a slow computer), as live analysis does
+    when the machine is busy: the model tracks across the gaps, as it would live.
+    """
+    if every < 1:
+        raise ValueError(f"every must be 1 or more, not {every}")
     with open_video(path) as src:
         total = src.frame_count
     n = workers if workers is not None else default_workers()
-    if estimator is not None or n <= 1 or total < n * MIN_FRAMES_PER_WORKER:
+    analysed = -(-total // every)
+    if estimator is not None or n <= 1 or analysed < n * MIN_FRAMES_PER_WORKER:
+        tick = _ticker(progress, analysed)
         if estimator is not None:
-            return _extract_range(str(path), estimator, 0, None, _ticker(progress, total))
+            return _extract_range(str(path), estimator, 0, None, tick, every)
         with MediaPipePose(model, mode="video") as est:
-            return _extract_range(str(path), est, 0, None, _ticker(progress, total))
+            return _extract_range(str(path), est, 0, None, tick, every)
     # Find and check the model once, here: a missing or damaged file is one clear error
     # before any worker starts, not one per worker.
     model_path = resolve_model(model)
     check_model_file(model_path)
-    return _extract_parallel(path, str(model_path), n, total, progress)
+    return _extract_parallel(path, str(model_path), n, total, progress, every)
 
 
 def _ticker(progress: Progress | None, total: int) -> Callable[[int], None]:
@@ -139,7 +161,7 @@ def _ticker(progress: Progress | None, total: int) -> Callable[[int], None]:
 
 
 def _extract_parallel(
-    path: Path, model: str, n: int, total: int, progress: Progress | None
+    path: Path, model: str, n: int, total: int, progress: Progress | None, every: int = 1
 ) -> list[TimedPose]:
     # spawn: never fork a process that holds MediaPipe threads. One pipe per worker rather
     # than an mp.Queue: no named semaphores for the resource tracker to mop up after a kill,
@@ -156,7 +178,7 @@ def _extract_parallel(
             readers[reader] = k
             proc = ctx.Process(
                 target=_worker,
-                args=(str(path), model, bounds[k], bounds[k + 1], writer, os.getpid()),
+                args=(str(path), model, bounds[k], bounds[k + 1], every, writer, os.getpid()),
                 daemon=True,
             )
             procs.append(proc)
@@ -182,7 +204,8 @@ def _extract_parallel(
                     del readers[conn]
                     conn.close()
                 if progress is not None:
-                    progress(min(sum(done_by_part.values()), total), total)
+                    analysed = -(-total // every)
+                    progress(min(sum(done_by_part.values()), analysed), analysed)
     finally:
         for conn in readers:
             conn.close()

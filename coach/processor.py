@@ -39,6 +39,9 @@ UNSETTLE_S = 2.0
 # The counted signal's smoothing (One-Euro minimum cutoff): 3 Hz keeps a fast rep's top
 # at 5 analysed frames a second (1.5 Hz, the angle read-out's, lost 2 of 10 there).
 SIGNAL_CUTOFF_HZ = 3.0
+# The pose model's first frames of a new track are often 10-20 degrees off (worst at low
+# frame rates, where they are a large share of a one-second window): no neutral from them.
+TRACK_WARMUP_S = 0.4
 # The first this long of a leg's signal tells whether the stream began at rest.
 START_S = 0.3
 # Saying why movement is not counted: after this long without a rep, for movement at
@@ -383,6 +386,9 @@ class FrameProcessor:
     def _maybe_calibrate(self, angles: LegAngles | None, t_s: float) -> None:
         if self.neutral is not None or not self.auto_neutral:
             return
+        first = self._first_valid_t
+        if first is not None and t_s - first < TRACK_WARMUP_S:
+            return  # the model's first frames of a new track are often far off
         self._capture.update(t_s, angles)
         if self._first_valid_t is None or t_s - self._first_valid_t < self.neutral_search_s:
             return

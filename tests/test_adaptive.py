@@ -21,7 +21,7 @@ def pumps(amplitude: float, offset: float = 0.0, period_s: float = 3.0):
 
 @pytest.mark.parametrize(
     ("amplitude", "offset"),
-    [(30.0, 0.0), (8.0, 0.0), (30.0, -40.0), (8.0, 25.0)],
+    [(30.0, 0.0), (14.0, 0.0), (30.0, -40.0), (14.0, 25.0)],
     ids=["full range", "camera compresses it", "offset", "compressed and offset"],
 )
 def test_levels_sit_between_the_rest_and_the_top_the_patient_shows(
@@ -37,11 +37,11 @@ def test_levels_sit_between_the_rest_and_the_top_the_patient_shows(
     assert got.enter - got.exit == pytest.approx(0.25 * got.range)
 
 
-def test_below_the_floor_the_levels_keep_the_floor_so_jitter_never_counts() -> None:
+def test_a_rep_must_move_min_range_to_enter_so_jitter_never_counts() -> None:
     levels = AdaptiveLevels(min_range=5.0)
     feed(levels, pumps(1.0), 12.0)
     got = levels.levels()
-    assert got is not None and got.range == pytest.approx(5.0)
+    assert got is not None and got.enter - got.rest == pytest.approx(5.0)  # min_range to enter
     assert got.enter > 1.0 + 0.1  # the still leg's jitter stays below the entry level
     assert levels.spread == pytest.approx(0.9, abs=0.15)
 

@@ -22,6 +22,8 @@ from coach.stderr_filter import is_log_line
 from tests.conftest import CLIPS, mount_tmpfs, run_cli
 
 CLIP = CLIPS / "rendered" / "xbot_seated_pumps_side.mp4"
+FAST = ("--model", "lite")
+"""These tests are about files and processes, not accuracy: the quickest model."""
 STILL = next(iter(sorted((CLIPS / "stills").glob("*.jpg"))), None)
 
 
@@ -104,7 +106,7 @@ def test_bad_input_is_one_plain_line_and_harms_nothing(
     previous = tmp_path / "report.json"
     previous.write_text('{"earlier": "report"}\n')
     proc = run_cli(
-        "analyze", str(src), "--exercise", "range_of_motion",
+        "analyze", str(src), "--exercise", "range_of_motion", *FAST,
         "--json", str(previous), "--csv", str(tmp_path / "frames.csv"),
         "--annotated", str(tmp_path / "annotated.mp4"),
     )  # fmt: skip
@@ -117,7 +119,7 @@ def test_bad_input_is_one_plain_line_and_harms_nothing(
 
 
 def test_missing_video(tmp_path: Path) -> None:
-    proc = run_cli("analyze", str(tmp_path / "none.mp4"), "--exercise", "range_of_motion")
+    proc = run_cli("analyze", str(tmp_path / "none.mp4"), "--exercise", "range_of_motion", *FAST)
     assert_one_line_error(proc, "none.mp4", "not found")
 
 
@@ -126,7 +128,7 @@ def test_an_output_may_not_be_the_input(tmp_path: Path, flag: str) -> None:
     video = tmp_path / "clip.mp4"
     shutil.copy(CLIP, video)
     before = digest(video)
-    proc = run_cli("analyze", str(video), "--exercise", "range_of_motion", flag, str(video))
+    proc = run_cli("analyze", str(video), "--exercise", "range_of_motion", *FAST, flag, str(video))
     assert_one_line_error(proc, flag, "overwrite")
     assert digest(video) == before
 
@@ -151,7 +153,15 @@ def test_an_output_may_not_be_the_input_through_a_link(tmp_path: Path) -> None:
 def test_two_outputs_may_not_be_one_file(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = run_cli(
-        "analyze", str(CLIP), "--exercise", "range_of_motion", "--json", str(out), "--csv", str(out)
+        "analyze",
+        str(CLIP),
+        "--exercise",
+        "range_of_motion",
+        *FAST,
+        "--json",
+        str(out),
+        "--csv",
+        str(out),
     )
     assert_one_line_error(proc, "--json", "--csv", "same file")
     assert not out.exists()
@@ -161,7 +171,7 @@ def test_unwritable_output_is_found_before_the_analysis(tmp_path: Path) -> None:
     a_file = tmp_path / "notes.txt"
     a_file.write_text("x")
     proc = run_cli(
-        "analyze", str(CLIP), "--exercise", "range_of_motion",
+        "analyze", str(CLIP), "--exercise", "range_of_motion", *FAST,
         "--annotated", str(tmp_path / "a.mp4"), "--json", str(a_file / "r.json"),
     )  # fmt: skip
     assert_one_line_error(proc, "r.json", "notes.txt is a file")
@@ -181,7 +191,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
 def test_a_full_disk_keeps_the_previous_report(tiny_disk: Path, flag: str, name: str) -> None:
     previous = tiny_disk / name
     previous.write_text("earlier report\n")
-    proc = run_cli("analyze", str(CLIP), "--exercise", "range_of_motion", flag, str(previous))
+    proc = run_cli(
+        "analyze", str(CLIP), "--exercise", "range_of_motion", *FAST, flag, str(previous)
+    )
     assert_one_line_error(proc, name, "disk is full")
     assert previous.read_text() == "earlier report\n"
     assert no_temp_files(tiny_disk)
@@ -191,7 +203,7 @@ def test_a_full_disk_keeps_the_previous_video(tiny_disk: Path) -> None:
     previous = tiny_disk / "a.mp4"
     previous.write_bytes(b"an earlier annotated video")
     proc = run_cli(
-        "analyze", str(CLIP), "--exercise", "range_of_motion", "--annotated", str(previous)
+        "analyze", str(CLIP), "--exercise", "range_of_motion", *FAST, "--annotated", str(previous)
     )
     assert_one_line_error(proc, "a.mp4")
     assert previous.read_bytes() == b"an earlier annotated video"
@@ -206,10 +218,12 @@ def test_a_damaged_model_names_the_file(tmp_path: Path, damage: str) -> None:
     model.write_bytes(
         {"random": os.urandom(len(data)), "truncated": data[: len(data) // 2], "empty": b""}[damage]
     )
-    by_path = run_cli("analyze", str(CLIP), "--exercise", "range_of_motion", "--model", str(model))
+    by_path = run_cli(
+        "analyze", str(CLIP), "--exercise", "range_of_motion", *FAST, "--model", str(model)
+    )
     assert "download" in assert_one_line_error(by_path, "pose_landmarker_lite.task")
     by_name = run_cli(
-        "analyze", str(CLIP), "--exercise", "range_of_motion", "--model", "lite",
+        "analyze", str(CLIP), "--exercise", "range_of_motion", *FAST, "--model", "lite",
         env={"COACH_MODELS_DIR": str(tmp_path)},
     )  # fmt: skip
     assert "download" in assert_one_line_error(by_name, "pose_landmarker_lite.task")
@@ -218,7 +232,13 @@ def test_a_damaged_model_names_the_file(tmp_path: Path, damage: str) -> None:
 def test_a_good_clip_prints_nothing_on_stderr(tmp_path: Path) -> None:
     """No library log line at all, whatever the installed mediapipe release prints."""
     proc = run_cli(
-        "analyze", str(CLIP), "--exercise", "range_of_motion", "--json", str(tmp_path / "r.json")
+        "analyze",
+        str(CLIP),
+        "--exercise",
+        "range_of_motion",
+        *FAST,
+        "--json",
+        str(tmp_path / "r.json"),
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
@@ -226,6 +246,6 @@ def test_a_good_clip_prints_nothing_on_stderr(tmp_path: Path) -> None:
 
 
 def test_verbose_shows_the_library_lines(tmp_path: Path) -> None:
-    proc = run_cli("analyze", str(CLIP), "--exercise", "range_of_motion", "--verbose")
+    proc = run_cli("analyze", str(CLIP), "--exercise", "range_of_motion", *FAST, "--verbose")
     assert proc.returncode == 0, proc.stderr
     assert any(is_log_line(ln.encode()) for ln in proc.stderr.splitlines() if ln.strip())

@@ -23,6 +23,8 @@ from tests.conftest import CLIPS, REPO
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
 CLIP = CLIPS / "rendered" / "xbot_seated_pumps_side.mp4"
+FAST = ("--model", "lite")
+"""These tests are about files and processes, not accuracy: the quickest model."""
 needs_clip = pytest.mark.skipif(not CLIP.is_file(), reason=f"shared clip not found: {CLIP}")
 
 
@@ -107,7 +109,7 @@ def test_sigkill_of_the_cli_takes_its_pose_workers_and_resource_tracker_along(
     spawned: tuple[list[subprocess.Popen[bytes]], list[int]],
 ) -> None:
     procs, seen = spawned
-    proc = _start(["analyze", str(CLIP), "--exercise", "range_of_motion"])
+    proc = _start(["analyze", str(CLIP), "--exercise", "range_of_motion", *FAST])
     procs.append(proc)
 
     def workers() -> list[int]:
@@ -261,7 +263,9 @@ def test_sigkill_while_writing_the_annotated_video_leaves_the_previous_one(
             writer.write(frame)
     previous = out.read_bytes()
 
-    proc = _start(["analyze", str(CLIP), "--exercise", "range_of_motion", "--annotated", str(out)])
+    proc = _start(
+        ["analyze", str(CLIP), "--exercise", "range_of_motion", *FAST, "--annotated", str(out)]
+    )
     procs.append(proc)
     _wait_for("the annotated pass", lambda: bool(_temp_files(out_dir)), 120)
     (tmp,) = _temp_files(out_dir)
@@ -277,7 +281,7 @@ def test_sigkill_while_writing_the_annotated_video_leaves_the_previous_one(
     assert out.read_bytes() == previous  # the killed run replaced nothing
 
     # the next run in the same folder tidies up what the killed one left
-    again = _start(["analyze", str(short_clip), "--exercise", "range_of_motion",
+    again = _start(["analyze", str(short_clip), "--exercise", "range_of_motion", *FAST,
                     "--annotated", str(out)])  # fmt: skip
     procs.append(again)
     assert again.wait(timeout=180) == 0

@@ -193,6 +193,29 @@ def test_dropped_frames_do_not_change_the_count() -> None:
     assert len(full.log.reps) == len(dropped.log.reps) == 6
 
 
+@pytest.mark.parametrize("fps", [7.0, 6.0, 5.0])
+def test_a_busy_machine_at_5_to_7_frames_a_second_counts_every_heel_raise(fps: float) -> None:
+    """Live, 5-7 analysed frames a second once counted 2 of 8 heel raises."""
+    ex = with_dose(EXS["heel_raise_standing"], sets=1, reps=8)
+    session = LiveSession(ex)
+
+    def standing(angle: float, **_: Any) -> Pose:
+        return side_view_pose(angle, standing=True)
+
+    raise_trace = lambda t: -1.2 * max(0.0, ankle_trace(t))  # noqa: E731 - up onto the toes
+    run(session, stream(3.0 + 8 * 3.0 + 1.0, fps=fps, angle=raise_trace, pose_fn=standing))
+    assert len(session.log.reps) == 8
+
+
+def test_movement_not_counted_is_said_not_keep_going() -> None:
+    """The page shows why (here: too small to count) instead of a reassuring silence."""
+    session = LiveSession(ROM, calibrate=False)
+    run(session, stream(20.0, angle=lambda t: 0.15 * ankle_trace(t)))
+    assert session.stage is Stage.COUNTING and session.log.reps == []
+    assert session.status.not_counting is not None
+    assert "too small to count" in session.status.not_counting
+
+
 def test_sets_rests_and_announcements() -> None:
     ex = with_dose(ROM, sets=2, reps=3, rest_s=5.0)
     session = LiveSession(ex)

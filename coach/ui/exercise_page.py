@@ -172,12 +172,13 @@ def live_panel(holder: LiveHolder, settings: Settings, playing: bool) -> None:
             help="Start counting now; your neutral is then taken from your first still second.",
         )
     if snap.streaming and snap.frames:
+        # Counting was measured right down to 5 analysed frames a second (docs/benchmark.md).
         quality = (
             "smooth"
             if snap.fps >= 15
-            else "slow: counting may lag"
-            if snap.fps >= 8
-            else ("too slow: close other programs or choose the lite model in Settings")
+            else "slow, but counting still works"
+            if snap.fps >= 5
+            else "too slow to count reliably: close other programs on this computer"
         )
         st.caption(
             f"Video {quality}. Analysing {snap.fps:.0f} frames/s ({snap.frames} so far, "

@@ -30,6 +30,7 @@ from coach.ui.upload import (
     kept_result,
     upload_data,
 )
+from coach.view import CameraView
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,25 @@ def analyse_upload(
         )
 
 
+def _deg(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.0f}"
+
+
+def view_caption(report: AnalysisReport) -> str:
+    """Where the camera saw the leg from, and so what the numbers are."""
+    view = report.camera_view
+    if view is CameraView.SIDE_ON:
+        return (
+            f"Camera view: side-on. Ankle angles in degrees, from your neutral "
+            f"(shown in {100 * report.angle_share:.0f}% of frames)."
+        )
+    where = "oblique (at an angle)" if view is CameraView.OBLIQUE else "not side-on"
+    return (
+        f"Camera view: {where}. Reps and holds are counted; the ankle angle needs a "
+        "side-on camera, so it is not shown."
+    )
+
+
 def _show(result: ReviewResult, ex: Exercise) -> None:
     report = result.report
     warnings = report.warnings
@@ -93,9 +113,12 @@ def _show(result: ReviewResult, ex: Exercise) -> None:
     cols[0].metric("Reps", report.rep_count)
     reached = sum(r.reached_target for r in report.reps)
     cols[1].metric("Reached target", f"{reached} of {report.rep_count}")
-    roms = [r.rom for r in report.reps]
-    cols[2].metric("Average range", f"{sum(roms) / len(roms):.0f}{unit}" if roms else "-")
+    angle_roms = [a.rom_deg for a in report.rep_angles if a.rom_deg is not None]
+    roms = angle_roms if angle_roms else [r.rom for r in report.reps]
+    shown_unit = "°" if angle_roms else unit
+    cols[2].metric("Average range", f"{sum(roms) / len(roms):.0f}{shown_unit}" if roms else "-")
     cols[3].metric("Video length", f"{report.duration_s:.0f} s")
+    st.caption(view_caption(report))
     spans = [
         RepSpan(r.index, r.start_s, r.end_s, r.peak, r.rom, r.reached_target) for r in report.reps
     ]
@@ -128,8 +151,10 @@ def _show(result: ReviewResult, ex: Exercise) -> None:
                 "Rep": [d["rep"] for d in detail],
                 "Start (s)": [round(d["start_s"], 1) for d in detail],
                 "End (s)": [round(d["end_s"], 1) for d in detail],
-                f"Peak ({unit})": [round(d["peak_deg"], 1) for d in detail],
-                f"Range ({unit})": [round(d["rom_deg"], 1) for d in detail],
+                f"Peak ({unit})": [round(d["peak"], 1) for d in detail],
+                f"Range ({unit})": [round(d["range"], 1) for d in detail],
+                "Ankle peak (°)": [_deg(d["peak_deg"]) for d in detail],
+                "Ankle range (°)": [_deg(d["rom_deg"]) for d in detail],
                 "Hold (s)": [round(d["hold_s"], 1) for d in detail],
                 "Reached target": ["yes" if d["reached_target"] else "no" for d in detail],
             }
@@ -194,17 +219,17 @@ def render() -> None:
         forget_result(RESULT_KEY)
         return
     data, digest = uploaded
-    key = (digest, ex.id, settings.model, settings.side)
+    key = (digest, ex.id, settings.review_model, settings.side)
     result = kept_result(
         RESULT_KEY,
         ReviewResult,
         key,
-        lambda: analyse_upload(upload.name, data, ex, settings.model, settings.side, key),
+        lambda: analyse_upload(upload.name, data, ex, settings.review_model, settings.side, key),
     )
     if result is None:
         return
     st.caption(
-        f"{md_escape(result.name)} · {ex.name} · model {settings.model} · "
+        f"{md_escape(result.name)} · {ex.name} · model {settings.review_model} · "
         f"analysed at {result.report.fps_processed:.0f} frames/s"
     )
     _show(result, ex)

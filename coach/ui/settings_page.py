@@ -28,6 +28,11 @@ MODEL_HELP = {
     "full": "full: the measured default; counts right from every camera set-up tested",
     "heavy": "heavy: most accurate, too slow for live use on most computers",
 }
+REVIEW_MODEL_HELP = {
+    "lite": "lite: fastest, least accurate",
+    "full": "full: about 3 times faster than heavy; angles a few degrees less accurate",
+    "heavy": "heavy: the measured default for videos; the most accurate angles",
+}
 SIDES = {
     "auto": "Automatic (the leg that moves)",
     "left": "My left leg",
@@ -75,10 +80,17 @@ def render() -> None:
     st.subheader("Pose model")
     _bound(
         st.radio,
-        "Model",
+        "For live coaching and walking",
         "model",
         list(MODEL_NAMES),
         format_func=lambda m: MODEL_HELP.get(m, m),
+    )
+    _bound(
+        st.radio,
+        "For reviewing a recorded video",
+        "review_model",
+        list(MODEL_NAMES),
+        format_func=lambda m: REVIEW_MODEL_HELP.get(m, m),
     )
     _bound(
         st.selectbox,

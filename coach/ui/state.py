@@ -19,7 +19,7 @@ import streamlit as st
 
 from coach.exercise import Exercise, ExerciseError, ExerciseLibrary, load_library
 from coach.gait.analyze import open_walk_estimator
-from coach.models import DEFAULT_MODEL, MODEL_NAMES
+from coach.models import DEFAULT_MODEL, MODEL_NAMES, RECORDED_MODEL
 from coach.pose import MediaPipePose, PoseEstimator
 from coach.side_select import SideChoice
 
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 SETTINGS_KEY = "coach_settings"
 HOOKS_KEY = "coach_test_hooks"
 ENV_MODEL = "COACH_MODEL"
+ENV_REVIEW_MODEL = "COACH_REVIEW_MODEL"
 ENV_ICE = "COACH_ICE_SERVERS"
 RESOLUTIONS: dict[str, tuple[int, int]] = {
     "640x480 (recommended)": (640, 480),
@@ -40,9 +41,17 @@ FACING: dict[str, str | None] = {
 }
 
 
+def _model_from(variable: str, default: str) -> str:
+    value = os.environ.get(variable, default).strip()
+    return value if value in MODEL_NAMES else default
+
+
 def _default_model() -> str:
-    value = os.environ.get(ENV_MODEL, DEFAULT_MODEL).strip()
-    return value if value in MODEL_NAMES else DEFAULT_MODEL
+    return _model_from(ENV_MODEL, DEFAULT_MODEL)
+
+
+def _default_review_model() -> str:
+    return _model_from(ENV_REVIEW_MODEL, RECORDED_MODEL)
 
 
 @dataclass
@@ -50,6 +59,9 @@ class Settings:
     """What the patient or therapist chose on the Settings page (one per browser session)."""
 
     model: str = field(default_factory=_default_model)
+    """For live coaching and gait."""
+    review_model: str = field(default_factory=_default_review_model)
+    """For recorded exercise videos (every frame analysed, so the most accurate model)."""
     side: SideChoice = "auto"
     calibrate: bool = True
     sound: bool = True
