@@ -60,6 +60,7 @@ def _extract_range(
             out.append((t_s, estimator.detect(frame, t_s)))
             if len(out) % PROGRESS_EVERY == 0:
                 tick(len(out))
+    tick(len(out))  # the stage ends at its end, not at the last multiple of PROGRESS_EVERY
     return out
 
 

@@ -285,6 +285,9 @@ def test_review_counts_reps_and_offers_downloads(small_video: bytes) -> None:
     no_trace(at)
     assert not at.error, [e.value for e in at.error]
     assert metric(at, "Reps") == "3"
+    assert any(c.value.startswith("Camera view: side-on. Ankle angles") for c in at.caption)
+    average = metric(at, "Average range")
+    assert average is not None and average.endswith("°")  # degrees: seen side-on
     labels = [d.proto.label for d in at.get("download_button")]
     assert {"Download report (JSON)", "Download frames (CSV)", "Download annotated video"} <= set(
         labels
@@ -382,9 +385,10 @@ def test_settings_persist_across_pages_and_feed_the_live_page() -> None:
     at.switch_page(EXERCISE).run()
     no_trace(at)
     assert streamer.kwargs["rtc_configuration"]["iceServers"][0]["username"] == "u"
-    assert at.session_state[HOLDER_KEY].config.model == "full"
+    assert at.session_state[HOLDER_KEY].config.model == "lite"
     at.switch_page(SETTINGS).run()
-    assert at.radio(key="coach_set_model").value == "full"  # still there after leaving
+    assert at.radio(key="coach_set_model").value == "lite"  # still there after leaving
+    assert at.radio(key="coach_set_review_model").value == "full"
 
 
 def test_settings_reject_bad_ice_servers_with_a_message() -> None:

@@ -24,7 +24,9 @@ from tests.conftest import CLIPS, REPO, run_cli
 
 # Angle error bounds: mean absolute error of the calibrated, zero-phase-smoothed
 # ankle angle against the rendered truth (also taken relative to its rest), over
-# all frames, full model. Measured 2026-12-02: 6.6, 5.0 and 2.5 degrees. Most of
+# all analysed frames, full model at 10 frames a second (the 30 fps runs, and the
+# recorded default, are in test_clip_rates.py). Measured 2026-12-02: 6.7, 5.1 and 2.4
+# degrees. Most of
 # it is MediaPipe compressing the range (it reads 0.6-0.9 of the true change).
 CASES = [
     ("seated_pumps_side", "range_of_motion", 7.5),
@@ -39,7 +41,7 @@ def analysed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     out = tmp_path_factory.mktemp(clip)
     video = CLIPS / "rendered" / f"{clip}.mp4"
     proc = run_cli(
-        "analyze", str(video), "--exercise", exercise, "--model", "full",
+        "analyze", str(video), "--exercise", exercise, "--model", "full", "--fps", "10",
         "--json", str(out / "r.json"), "--csv", str(out / "r.csv"),
         "--annotated", str(out / "a.mp4"),
     )  # fmt: skip
@@ -78,8 +80,9 @@ def test_angle_error_within_measured_bound(analysed) -> None:
     ours = np.array(
         [np.nan if s["ankle_deg"] is None else s["ankle_deg"] for s in report["series"]]
     )
-    assert len(ours) == len(truth_deg)
-    rel_truth = truth_deg - np.median(truth_deg[:25])
+    frames = np.round(np.array([s["t_s"] for s in report["series"]]) * 30).astype(int)
+    assert abs(len(ours) - len(truth_deg) / 3) <= 2  # every third frame: 10 of 30 a second
+    rel_truth = truth_deg[np.minimum(frames, len(truth_deg) - 1)] - np.median(truth_deg[:25])
     assert np.mean(~np.isnan(ours)) > 0.95
     assert np.nanmean(np.abs(ours - rel_truth)) < bound
 
@@ -98,7 +101,7 @@ def test_json_schema_and_outputs(analysed) -> None:
     cap = cv2.VideoCapture(str(out / "a.mp4"))
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
-    assert abs(n - len(report["series"])) <= 2
+    assert abs(n - 3 * len(report["series"])) <= 3  # every frame drawn, 1 in 3 analysed
 
 
 def test_non_video_input_fails_with_one_line(tmp_path: Path) -> None:
@@ -166,7 +169,7 @@ def test_the_progress_bar_moves_through_every_stage(tmp_path: Path) -> None:
     clip = CLIPS / "rendered" / "xbot_seated_pumps_side.mp4"
     command = shlex.join(
         [sys.executable, "-m", "coach", "analyze", str(clip), "--exercise", "range_of_motion",
-         "--model", "full", "--annotated", str(tmp_path / "a.mp4")]
+         "--model", "full", "--fps", "10", "--annotated", str(tmp_path / "a.mp4")]
     )  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "COACH_DEBUG"}
     done = subprocess.run(  # `script` gives the CLI a real terminal (a pty), 120 wide
