@@ -53,6 +53,8 @@ class AdaptiveLevels:
     """The window must cover this long before levels are given (one second of signal)."""
     _samples: deque[tuple[float, float]] = field(default_factory=deque, init=False)
     _frozen: Levels | None = field(default=None, init=False)
+    _sorted: list[float] | None = field(default=None, init=False)
+    """The window's values in order, kept until the next sample (levels and spread share it)."""
 
     def __post_init__(self) -> None:
         if self.min_range <= 0 or self.window_s <= 0:
@@ -65,12 +67,14 @@ class AdaptiveLevels:
     def reset(self) -> None:
         self._samples.clear()
         self._frozen = None
+        self._sorted = None
 
     def add(self, t_s: float, value: float | None) -> None:
         """Record one frame's oriented signal; None (not measurable) records nothing."""
         if value is None or math.isnan(value):
             return
         self._samples.append((t_s, value))
+        self._sorted = None
         while self._samples and t_s - self._samples[0][0] > self.window_s:
             self._samples.popleft()
 
@@ -111,7 +115,9 @@ class AdaptiveLevels:
     def _values(self) -> list[float] | None:
         if len(self._samples) < 3 or self._samples[-1][0] - self._samples[0][0] < self.min_span_s:
             return None
-        return sorted(v for _, v in self._samples)
+        if self._sorted is None:
+            self._sorted = sorted(v for _, v in self._samples)
+        return self._sorted
 
     def _compute(self) -> Levels | None:
         values = self._values()
