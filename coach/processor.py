@@ -112,16 +112,14 @@ class FrameProcessor:
     _cues: list[Cue] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
-        self._selector = SideSelector(
-            self.side, min_movement=self.exercise.counter.min_range or 1.0
-        )
+        floor = self.exercise.counter.min_range or 1.0  # fixed-threshold exercises: any
+        self._selector = SideSelector(self.side, min_movement=floor)
         self._capture = NeutralCapture()
         self._counters = {s: RepCounter(self.exercise.counter) for s in Side}
         self._updates = {s: CounterUpdate(Phase.REST) for s in Side}
         self._arbiter = CueArbiter()
         self._angle_filter = LiveSmoother()
         self._signal_filters = {s: LiveSmoother(min_cutoff_hz=SIGNAL_CUTOFF_HZ) for s in Side}
-        floor = self.exercise.counter.min_range or 1.0
         self._levels = {s: AdaptiveLevels(min_range=floor) for s in Side}
         self._knee_filter = LiveSmoother()
 
@@ -193,7 +191,10 @@ class FrameProcessor:
         knee_change: float | None = None
         heel_rise: float | None = None
         knee_bent = False
-        ready = self.neutral is not None or not self.auto_neutral or ex.counter.min_range
+        # Adaptive counting needs no neutral; fixed thresholds count from one.
+        ready = (
+            self.neutral is not None or not self.auto_neutral or ex.counter.min_range is not None
+        )
         if angles is not None and ready and side is not None:
             knee_bent = self._knee_bent(angles)
             knee = self._knee_filter(angles.knee_deg, t_s)
@@ -207,7 +208,7 @@ class FrameProcessor:
         # a switch to the leg that moves (found a rep or two in) keeps its first reps.
         excursions: dict[Side, float | None] = {}
         for s in Side:
-            usable = settled and bool(ready) and (s is not side or angles is not None)
+            usable = settled and ready and (s is not side or angles is not None)
             excursions[s] = self._count_leg(s, t_s, leg_values.get(s) if usable else None)
         update = self._updates[side] if side is not None else self._updates[Side.LEFT]
         excursion = excursions.get(side) if side is not None else None
@@ -285,11 +286,11 @@ class FrameProcessor:
         excursion = value - base if value is not None and base is not None else None
         levels: tuple[float, float] | None = None
         adaptive = self._levels[side].levels() if self.exercise.counter.min_range else None
+        counter = self._counters[side]
         if excursion is not None and adaptive is not None and base is not None:
             levels = (adaptive.enter - base, adaptive.exit - base)
-        counter = self._counters[side]
-        if levels is not None and base is not None and not counter.armed:
-            self._arm_if_started_at_rest(side, levels[1] + base)
+            if not counter.armed:
+                self._arm_if_started_at_rest(side, adaptive.exit)
         self._updates[side] = counter.update(t_s, excursion, levels)
         self._levels[side].freeze(self._updates[side].phase is not Phase.REST)
         return excursion

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -200,7 +200,3 @@ def test_the_band_exercises_count_their_own_direction() -> None:
         proc = FrameProcessor(EXS[ex_id])
         results = play(proc, lambda t, tr=trace: side_view_pose(tr(t), knee_deg=5.0), 16.0, 30.0)
         assert results[-1].reps == 4, ex_id
-
-
-def frames_between(results: list[FrameResult], start: float, end: float) -> Iterator[FrameResult]:
-    return (r for r in results if start <= r.t_s <= end)
