@@ -22,19 +22,20 @@ from typing import Any, TypeVar
 import numpy as np
 
 from coach.annotate import annotate
+from coach.camera_view import CameraView, ViewIssue
 from coach.counter import Rep
 from coach.exercise import Exercise, Signal
 from coach.feedback import Cue
 from coach.filters import zero_phase_smooth
 from coach.landmarks import Side
-from coach.models import RECORDED_MODEL
 from coach.pose import PoseEstimator
 from coach.pose_batch import extract_poses
+from coach.pose_models import RECORDED_MODEL
 from coach.processor import FrameProcessor, FrameResult
 from coach.progress import Progress, Stage, stage_ticker
 from coach.side_select import SideChoice
 from coach.video import VideoWriter, open_video
-from coach.view import CameraView, ViewIssue
+from coach.wording import cue_text
 
 SCHEMA_VERSION = 2
 """2: per rep, `peak`/`range` in the counted signal's unit and `peak_deg`/`rom_deg` in
@@ -151,7 +152,15 @@ class AnalysisReport:
                 }
                 for p in self.series
             ],
-            "cues": [{"t_s": round(c.t_s, 3), "id": c.id, "message": c.message} for c in self.cues],
+            "cues": [
+                {
+                    "t_s": round(c.t_s, 3),
+                    "id": c.id,
+                    "params": dict(c.params),
+                    "message": cue_text(c),
+                }
+                for c in self.cues
+            ],
             "warnings": list(self.warnings),
         }
 

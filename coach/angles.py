@@ -1,7 +1,7 @@
 """Joint angles and foot heights from 2D keypoints, in clinical conventions.
 
 All angles are in degrees in the image plane, which is only meaningful when the
-camera looks at the leg side-on (`coach.view` decides that).
+camera looks at the leg side-on (`coach.camera_view` decides that).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class LegAngles:
 
 
 def leg_angles(pose: Pose, side: Side) -> LegAngles:
-    """Measure one leg; the caller decides (with `coach.view`) whether it means anything."""
+    """Measure one leg; the caller decides (with `coach.camera_view`) whether it means anything."""
     leg = LEGS[side]
     knee, ankle, heel, toe = pose[leg.knee], pose[leg.ankle], pose[leg.heel], pose[leg.toe]
     return LegAngles(

@@ -15,6 +15,7 @@ import numpy as np
 from coach.exercise import Exercise, Mode, Signal
 from coach.landmarks import LEG_SEGMENTS, LEGS
 from coach.processor import FrameResult
+from coach.wording import cue_text
 
 GREEN = (80, 200, 80)
 AMBER = (0, 190, 255)
@@ -113,7 +114,7 @@ def annotate(frame_bgr: np.ndarray, result: FrameResult, exercise: Exercise) -> 
     _draw_gauge(img, result, exercise)
     cue = result.active_cue
     if cue is not None:
-        lines = textwrap.wrap(cue.message, width=max(20, int(img.shape[1] / (15 * scale))))[:2]
+        lines = textwrap.wrap(cue_text(cue), width=max(20, int(img.shape[1] / (15 * scale))))[:2]
         for k, text in enumerate(reversed(lines)):
             y_cue = img.shape[0] - int(16 * scale) - k * int(26 * scale)
             draw_label(img, text, (12, y_cue), 0.6 * scale, AMBER)

@@ -1,4 +1,5 @@
-"""Command line: `python -m coach analyze VIDEO --exercise ID`, `exercises`, `gait VIDEO`.
+"""Command line: `analyze VIDEO --exercise ID`, `exercises`, `gait VIDEO`, and the admin
+commands (`db`, `therapist`, `patient`, `plan`, `session`, `report`: `coach.admin_cli`).
 
 Errors a user can cause (unreadable video, unknown exercise, model not available, an
 output that cannot be written) exit 2 with one line on stderr, never a traceback, and
@@ -21,10 +22,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from coach.admin_cli import AdminError, add_admin_commands
 from coach.atomic import atomic_write_path, check_writable, remove_stale_temp_files
 from coach.exercise import Exercise, ExerciseError, load_library
-from coach.models import DEFAULT_MODEL, RECORDED_MODEL
 from coach.native_logs import debug_requested, quiet_native_logs
+from coach.pose_models import DEFAULT_MODEL, RECORDED_MODEL
 from coach.progress import Progress, Stage
 
 MODELS = ("lite", "full", "heavy")
@@ -260,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", metavar="OUT.json")
     g.add_argument("--annotated", metavar="OUT.mp4")
     g.set_defaults(func=_cmd_gait)
+    add_admin_commands(sub, common, _model_arg, _fps_arg)
     return p
 
 
@@ -275,7 +278,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_signal)
 
     from coach.atomic import WriteError
-    from coach.models import ModelUnavailableError
+    from coach.pose_models import ModelUnavailableError
+    from coach.prescription import DoseError
+    from coach.services.access import AccessDenied, NotFound
+    from coach.services.clinic import InputProblem
+    from coach.services.config import ConfigError
+    from coach.storage.database import StorageError
     from coach.video import VideoReadError, VideoWriteError
 
     try:
@@ -288,7 +296,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         ModelUnavailableError,
         ExerciseError,
         _UserError,
+        AdminError,
+        StorageError,
+        InputProblem,
+        AccessDenied,
+        NotFound,
+        ConfigError,
     ) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DoseError as exc:
+        flag = {"per_week": "--per-week", "hold_s": "--hold-s", "rest_s": "--rest-s"}
+        print(f"error: {flag.get(exc.field, '--' + exc.field)} {exc.problem}", file=sys.stderr)
+        return 2
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

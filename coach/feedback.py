@@ -8,12 +8,13 @@ the patient is not talked over, and does not repeat the same cue too soon.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
+from coach.camera_view import ViewIssue
 from coach.counter import Attempt, Phase, Rep
 from coach.exercise import Exercise, Mode
-from coach.view import ViewIssue
 
 
 class Priority(IntEnum):
@@ -29,25 +30,12 @@ class Priority(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Cue:
+    """A correction to give: an id and its parameters (`coach.wording` makes the sentence)."""
+
     id: str
-    message: str
     priority: Priority
     t_s: float = 0.0
-
-
-VIEW_CUES: dict[ViewIssue, str] = {
-    ViewIssue.NO_PERSON: "I can't see you. Step into the camera's view.",
-    ViewIssue.MOVE_BACK: "Move back so your whole leg, from hip to toes, is visible.",
-    ViewIssue.FOOT_OUT_OF_VIEW: (
-        "Your foot is out of view. Make sure the camera sees your whole foot."
-    ),
-    ViewIssue.OTHER_LEG_NEAREST: (
-        "Turn round so the leg you are exercising is the one nearest the camera."
-    ),
-    ViewIssue.NOT_SIDE_ON: (
-        "Turn side-on to the camera (or up to 45 degrees), exercising leg nearest to it."
-    ),
-}
+    params: Mapping[str, float | str] = field(default_factory=dict)
 
 
 class CountingIssue(StrEnum):
@@ -56,18 +44,6 @@ class CountingIssue(StrEnum):
     KNEES_BENT = "knees_bent"
     MOVEMENT_TOO_SMALL = "movement_too_small"
     NOT_BACK_TO_REST = "not_back_to_rest"
-
-
-COUNTING_CUES: dict[CountingIssue, str] = {
-    CountingIssue.KNEES_BENT: (
-        "Keep your knees straight: rise up onto your toes, do not bend down."
-    ),
-    CountingIssue.MOVEMENT_TOO_SMALL: (
-        "I can see a small movement, too small to count: move further, or turn the "
-        "camera so it sees your foot from the side."
-    ),
-    CountingIssue.NOT_BACK_TO_REST: ("Go all the way back to where you started to finish the rep."),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,84 +64,54 @@ class FrameFacts:
     """Why the movement seen is not being counted now, if it is not."""
 
 
-def _fmt(value: float, unit: str) -> str:
-    return f"{value:.0f}{unit}" if unit == "°" else f"{value:.0f}{' ' + unit}"
-
-
 def propose(ex: Exercise, f: FrameFacts, *, view_grace_s: float = 1.0) -> list[Cue]:
     """All cues this frame's facts justify, unordered."""
     cues: list[Cue] = []
     if f.view_issue is not None:
         if f.view_issue_for_s >= view_grace_s:
-            cues.append(Cue(f.view_issue.value, VIEW_CUES[f.view_issue], Priority.SETUP, f.t_s))
+            cues.append(Cue(f.view_issue.value, Priority.SETUP, f.t_s))
         return cues  # nothing else can be judged from a bad view
     moving = f.phase in (Phase.RISING, Phase.ACTIVE, Phase.RETURNING)
     rules = ex.form
     issue = f.counting_issue
     if issue is not None:
-        cues.append(Cue(issue.value, COUNTING_CUES[issue], Priority.FORM, f.t_s))
+        cues.append(Cue(issue.value, Priority.FORM, f.t_s))
         if issue is CountingIssue.KNEES_BENT:
             return cues  # nothing else is judged until the knees straighten
     knee_limit, knee = rules.knee_still_deg, f.knee_change_deg
     if moving and knee_limit is not None and knee is not None and abs(knee) > knee_limit:
-        message = (
-            "Keep your knees straight."
-            if ex.position == "standing"
-            else "Keep your knee still: move only your ankle."
-        )
-        cues.append(Cue("knee_moving", message, Priority.FORM, f.t_s))
+        position = "standing" if ex.position == "standing" else "seated"
+        cues.append(Cue("knee_moving", Priority.FORM, f.t_s, {"position": position}))
     heel_limit, heel = rules.heel_down_pct, f.heel_rise_pct
     if moving and heel_limit is not None and heel is not None and heel > heel_limit:
-        cues.append(Cue("heel_lifting", "Keep your heel on the floor.", Priority.FORM, f.t_s))
+        cues.append(Cue("heel_lifting", Priority.FORM, f.t_s))
     unit = ex.unit
     target = ex.counter.target
     # Degrees mean something to a patient; % of shank length does not, and adaptive
     # thresholds have no fixed distance to name.
     say_amount = unit == "°" and ex.counter.min_range is None
     if f.attempt is not None:
-        short = ex.counter.enter - f.attempt.peak
-        amount = f"about {_fmt(max(short, 1), unit)}" if say_amount else "a little"
-        cues.append(
-            Cue(
-                "not_far_enough",
-                f"Almost! Go {amount} further for it to count.",
-                Priority.RANGE,
-                f.t_s,
-            )
-        )
+        params: dict[str, float | str] = {"when": "attempt"}
+        if say_amount:
+            params |= {"short": round(ex.counter.enter - f.attempt.peak, 1), "unit": unit}
+        cues.append(Cue("not_far_enough", Priority.RANGE, f.t_s, params))
     if f.rep is not None:
         rep = f.rep
         if not rep.reached_target:
-            short = target - rep.peak
-            amount = f"about {_fmt(max(short, 1), unit)}" if say_amount else "a little"
-            cues.append(
-                Cue(
-                    "not_far_enough",
-                    f"Good. Try to go {amount} further next time.",
-                    Priority.RANGE,
-                    f.t_s,
-                )
-            )
+            after: dict[str, float | str] = {"when": "rep"}
+            if say_amount:
+                after |= {"short": round(target - rep.peak, 1), "unit": unit}
+            cues.append(Cue("not_far_enough", Priority.RANGE, f.t_s, after))
         need = ex.dose.hold_s
         if ex.mode is Mode.REPS and need > 0 and rep.hold_s < need - 0.5:
-            cues.append(
-                Cue(
-                    "hold_longer",
-                    f"Hold at the top for {need:.0f} seconds (that was {rep.hold_s:.0f}).",
-                    Priority.HOLD,
-                    f.t_s,
-                )
-            )
+            held = round(rep.hold_s, 1)
+            cues.append(Cue("hold_longer", Priority.HOLD, f.t_s, {"need_s": need, "held_s": held}))
         if rules.min_rep_s is not None and rep.duration_s < rules.min_rep_s:
-            cues.append(
-                Cue("too_fast", "Slow down: move smoothly, up and down.", Priority.TEMPO, f.t_s)
-            )
+            cues.append(Cue("too_fast", Priority.TEMPO, f.t_s))
     x = f.excursion
     holding = ex.mode is Mode.HOLD and f.phase is Phase.ACTIVE
     if holding and x is not None and x < ex.counter.hold_floor and f.hold_s == 0.0:
-        cues.append(
-            Cue("stretch_further", "Stretch a little further, gently.", Priority.RANGE, f.t_s)
-        )
+        cues.append(Cue("stretch_further", Priority.RANGE, f.t_s))
     return cues
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from coach.closeable import Closeable
 from coach.landmarks import Landmark, Pose
-from coach.models import ModelDamagedError, check_model_file, resolve_model
+from coach.pose_models import ModelDamagedError, check_model_file, resolve_model
 
 if TYPE_CHECKING:
     import mediapipe as mp

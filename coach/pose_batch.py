@@ -24,9 +24,9 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from coach.landmarks import Pose
-from coach.models import DEFAULT_MODEL, check_model_file, resolve_model
 from coach.native_logs import quiet_native_logs
 from coach.pose import MediaPipePose, PoseEstimator
+from coach.pose_models import DEFAULT_MODEL, check_model_file, resolve_model
 from coach.video import open_video
 
 Progress = Callable[[int, int], None]

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 from coach.adaptive import AdaptiveLevels
 from coach.angles import LegAngles, leg_angles
 from coach.calibration import Neutral, NeutralCapture, neutral_signal, signal_value
+from coach.camera_view import ViewCheck, ViewIssue, check_view
 from coach.counter import CounterUpdate, Phase, Rep, RepCounter
 from coach.exercise import Exercise, Mode, Signal
 from coach.feedback import CountingIssue, Cue, CueArbiter, FrameFacts, propose
 from coach.filters import LiveSmoother
 from coach.landmarks import Pose, Side
 from coach.side_select import SideChoice, SideSelector
-from coach.view import ViewCheck, ViewIssue, check_view
 
 if TYPE_CHECKING:
     import numpy as np
@@ -181,7 +181,7 @@ class FrameProcessor:
         if not settled:
             angles = None
 
-        # Degrees only where they mean clinical degrees: side-on (`coach.view`).
+        # Degrees only where they mean clinical degrees: side-on (`coach.camera_view`).
         raw = angles.ankle_deg if angles is not None and view.angle_ok else None
         smoothed = self._angle_filter(raw, t_s)
         ankle = None

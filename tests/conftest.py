@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from coach.landmarks import Keypoint, Landmark, Pose
 REPO = Path(__file__).resolve().parents[1]
 CLIPS = Path(os.environ.get("COACH_CLIPS_DIR", REPO.parent / "shared" / "clips"))
 os.environ.setdefault("COACH_MODELS_DIR", str(REPO.parent / "shared" / "models"))
+# The app's records during tests: a throwaway folder, never the user's own data folder.
+os.environ["COACH_DATA_DIR"] = tempfile.mkdtemp(prefix="coach-test-data-")
+os.environ.pop("COACH_DATABASE_URL", None)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -149,3 +153,49 @@ def _keep_main_module() -> Iterator[None]:
     yield
     if main is not None:
         sys.modules["__main__"] = main
+
+
+from typing import TYPE_CHECKING  # noqa: E402  (appended section)
+
+# --- databases (coach.storage): a real SQLite file and a real PostgreSQL server ----------
+
+if TYPE_CHECKING:
+    from coach.storage import Store
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL server for the whole run (throwaway, or COACH_TEST_POSTGRES_URL)."""
+    from tests.pg_server import NOT_INSTALLED, PgError, find_pg_bin, postgres_server
+
+    if not os.environ.get("COACH_TEST_POSTGRES_URL") and find_pg_bin() is None:
+        pytest.fail(NOT_INSTALLED)
+    try:
+        with postgres_server() as url:
+            yield url
+    except PgError as error:
+        pytest.fail(f"cannot start a PostgreSQL server for the tests: {error}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, empty database: a file in tmp_path, or a new database on the server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'coach.db'}"
+        return
+    from tests.pg_server import fresh_database
+
+    with fresh_database(request.getfixturevalue("pg_url")) as url:
+        yield url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """A fresh `coach.storage.Store` with its schema at head, on SQLite and on PostgreSQL."""
+    from coach.storage import open_database
+
+    opened = open_database(db_url)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from coach.angles import ankle_dorsiflexion, height_above_floor, leg_angles
+from coach.camera_view import ViewIssue, check_view
 from coach.landmarks import Keypoint, Landmark, Pose, Side
 from coach.side_select import SideSelector
-from coach.view import ViewIssue, check_view
 from tests.conftest import side_view_pose
 
 

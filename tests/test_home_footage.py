@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 import pytest
 
+from coach.camera_view import CameraView, ViewIssue
 from coach.exercise import load_exercises
 from coach.feedback import CountingIssue
 from coach.landmarks import LEGS, Keypoint, Landmark, Pose, Side
 from coach.processor import FrameProcessor, FrameResult
-from coach.view import CameraView, ViewIssue
 from tests.conftest import side_view_pose
 
 EXS = load_exercises()

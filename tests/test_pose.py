@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from coach.landmarks import Landmark, Pose
-from coach.models import ModelUnavailableError, resolve_model
 from coach.pose import MediaPipePose, PoseEstimator
+from coach.pose_models import ModelUnavailableError, resolve_model
 from coach.video import open_video
 
 SHARED = Path(os.environ.get("COACH_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))

@@ -152,8 +152,8 @@ def test_hold_exercise_counts_only_long_enough_holds() -> None:
 
 def test_arbiter_one_cue_at_a_time_with_cooldown() -> None:
     arb = CueArbiter(cooldown_s=4.0, repeat_s=10.0)
-    form = Cue("knee_moving", "knee", Priority.FORM)
-    setup = Cue("turn_side_on", "turn", Priority.SETUP)
+    form = Cue("knee_moving", Priority.FORM)
+    setup = Cue("turn_side_on", Priority.SETUP)
     assert arb.choose(0.0, [form, setup]) == setup  # most urgent first
     assert arb.choose(2.0, [form]) is None  # cooldown
     assert arb.choose(4.5, [setup, form]) == form  # same cue not repeated within 10 s

@@ -21,15 +21,15 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from coach.camera_view import ViewIssue
 from coach.landmarks import Pose
-from coach.models import ModelUnavailableError
+from coach.pose_models import ModelUnavailableError
 from coach.progress import Stage
 from coach.ui import gait_page, review_page, upload
 from coach.ui.common import MODEL_MISSING, md_escape
 from coach.ui.gait_page import GAIT_STAGE_TEXT
 from coach.ui.state import HOOKS_KEY, AppHooks
 from coach.ui.upload import StageBar, progress_text, remove_stale_uploads
-from coach.view import ViewIssue
 from tests.conftest import ankle_trace, side_view_pose
 from tests.test_app_pages import (
     APP,
@@ -55,7 +55,7 @@ CUE_IDS = {issue.value for issue in ViewIssue} | {
     "too_fast",
     "stretch_further",
 }
-"""Ids of view problems and cues (coach/view.py, coach/feedback.py): never on a page."""
+"""Ids of view problems and cues (coach/camera_view.py, coach/feedback.py): never on a page."""
 SNAKE_ID = re.compile(r"(?<![\\\w])[a-z]+(?:_[a-z]+)+\b")
 ENV_NAME = re.compile(r"COACH_[A-Z_]+")
 

@@ -27,8 +27,8 @@ from coach.gait.annotate import GaitAnnotator
 from coach.gait.core import analyze_detections
 from coach.gait.report import build_report
 from coach.landmarks import Pose
-from coach.models import DEFAULT_MODEL  # lite also mis-tracks walking legs
 from coach.pose import MediaPipePose, PoseEstimator
+from coach.pose_models import DEFAULT_MODEL  # lite also mis-tracks walking legs
 from coach.progress import Progress, Stage, stage_ticker
 from coach.video import VideoWriter, open_video
 

@@ -67,7 +67,7 @@ class EventConfig:
     view_window_s: float = 1.0
     max_frontal_width: float = 0.36
     """Side-on when the 1-s running median of shoulder separation / torso length
-    (`coach.view.frontal_width`) is below this. Per frame it is too jumpy in gait
+    (`coach.camera_view.frontal_width`) is below this. Per frame it is too jumpy in gait
     (trunk rotation: up to 0.44 on the side-on treadmill clip). Measured running
     medians: side-on clips 0.06-0.31, rear view 0.40-0.74."""
     turn_pad_s: float = 0.3

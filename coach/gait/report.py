@@ -18,13 +18,16 @@ Schema (version 1), top-level keys:
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from coach.gait.core import GaitAnalysis
 from coach.gait.events import ISSUE_TEXT, FrameIssue
+from coach.records import GaitRecord
 
 SCHEMA_VERSION = 1
 UNITS = {
@@ -194,3 +197,35 @@ def build_report(
         "notes": list(a.notes),
         "warnings": [*view_warnings(a), *extra_warnings],
     }
+
+
+def gait_record(
+    report: dict[str, Any],
+    *,
+    patient_id: str | None,
+    started_at: datetime,
+    source_name: str | None = None,
+) -> GaitRecord:
+    """A gait report as the one record model (`coach.records.GaitRecord`), for storage."""
+    summary = report.get("summary") or {}
+
+    def number(key: str) -> float | None:
+        value = summary.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    flags = tuple(dict.fromkeys(str(f.get("id")) for f in report.get("flags") or [] if f.get("id")))
+    measures = {name: number(name) for name in ("step_s", "stride_s", "duty_factor", "walking_s")}
+    valid = summary.get("valid_steps")
+    measures["valid_steps"] = float(valid) if isinstance(valid, int | float) else None
+    steps = summary.get("steps")
+    return GaitRecord(
+        id=uuid.uuid4().hex,
+        patient_id=patient_id,
+        started_at=started_at,
+        duration_s=float(report.get("duration_s") or 0.0),
+        steps=int(steps) if isinstance(steps, int | float) else 0,
+        cadence_spm=number("cadence_spm"),
+        flags=flags,
+        measures=measures,
+        source_name=source_name,
+    )

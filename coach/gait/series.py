@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from coach.camera_view import frontal_width
 from coach.filters import zero_phase_smooth
 from coach.landmarks import LEGS, Landmark, Pose, Side
-from coach.view import frontal_width
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from coach.session import AudioEvent
+from coach.speech import AudioEvent
 
 _JS = r"""
 export default function (component) {

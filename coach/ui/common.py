@@ -41,8 +41,21 @@ def guarded(render: Callable[[], None]) -> None:
     Streamlit's own control flow (st.rerun, st.stop, page switches) derives from
     BaseException, so it passes through untouched.
     """
+    from coach.services.access import AccessDenied, NotFound
+    from coach.services.clinic import InputProblem
+    from coach.storage.database import StorageError
+
     try:
         render()
+    except (AccessDenied, NotFound, InputProblem) as exc:
+        st.error(str(exc))
+    except StorageError as exc:
+        log.warning("the records cannot be reached: %s", exc)
+        st.error(
+            "The coach's records cannot be reached right now, so nothing is shown or saved "
+            "on this page. Try again in a moment; if it keeps happening, tell the person who "
+            "set up the app."
+        )
     except ExerciseError:
         log.exception("exercise definitions are invalid")
         st.error(EXERCISES_BROKEN)
@@ -82,12 +95,20 @@ def selected_exercise_id(default: str | None = None) -> str:
 
 
 def exercise_picker(
-    label: str, *, key: str, disabled: bool = False, help: str | None = None
+    label: str,
+    *,
+    key: str,
+    disabled: bool = False,
+    help: str | None = None,
+    only: list[str] | None = None,
 ) -> Exercise:
-    """A selectbox of exercises by name that remembers the choice across pages."""
+    """A selectbox of exercises by name that remembers the choice across pages
+    (`only`: these ids, in this order, e.g. a patient's plan)."""
     exercises = get_exercises()
-    ids = list(exercises)
+    ids = [i for i in only if i in exercises] if only else list(exercises)
     current = selected_exercise_id()
+    if current not in ids:
+        current = ids[0]
 
     def _remember() -> None:
         st.session_state[SELECTED_KEY] = st.session_state[key]

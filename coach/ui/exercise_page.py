@@ -12,22 +12,30 @@ from typing import Any
 
 import streamlit as st
 
+from coach.accounts import Principal, Role
+from coach.camera_view import CameraView
 from coach.exercise import Exercise, Mode, Signal
-from coach.session import Stage
+from coach.live_session import Stage
+from coach.services.clinic import PlanItem
 from coach.ui.audio import audio_player
-from coach.ui.common import SELECTED_KEY, camera_streamer, dose_text, exercise_picker
+from coach.ui.auth import get_services, user_or_guest
+from coach.ui.common import SELECTED_KEY, camera_streamer, dose_text, exercise_picker, md_escape
 from coach.ui.live import CoachVideoProcessor, LiveConfig, LiveHolder, LiveSnapshot
 from coach.ui.state import Settings, estimator_factory, get_settings
 from coach.ui.summary import render_summary
-from coach.view import CameraView
+from coach.wording import cue_sentence, cue_text, prompt_sentence
 
 HOLDER_KEY = "coach_live_holder"
+RESUMED_KEY = "coach_live_resumed"
 DONE_SEEN_KEY = "coach_live_done_seen"
 POLL_S = 0.5
 
 
-def _holder(ex: Exercise, settings: Settings) -> LiveHolder:
-    """The session in progress, or a new one when nothing worth keeping would be lost."""
+def _holder(ex: Exercise, settings: Settings, user: Principal | None) -> LiveHolder:
+    """The session in progress, or a new one when nothing worth keeping would be lost.
+
+    A signed-in patient's session is made by the session service: the prescribed dose,
+    recorded rep by rep, and a session still in progress (a reload) is rejoined."""
     config = LiveConfig(ex.id, settings.model, settings.side, settings.calibrate)
     holder = st.session_state.get(HOLDER_KEY)
     if isinstance(holder, LiveHolder):
@@ -35,9 +43,40 @@ def _holder(ex: Exercise, settings: Settings) -> LiveHolder:
             return holder
         if holder.rep_count > 0 and not holder.snapshot().ended:
             return holder  # never throw away reps: new choices apply to the next session
-    holder = LiveHolder(ex, config, estimator_factory(settings.model))
+    factory = estimator_factory(settings.model)
+    if user is not None and user.role is Role.PATIENT and user.id:
+        sessions = get_services().sessions
+        resume = sessions.open_session(user, user.id, ex.id)
+        session, recorder = sessions.start_live(
+            user, user.id, ex.id, side=settings.side, calibrate=settings.calibrate, resume=resume
+        )
+        holder = LiveHolder(session.exercise, config, factory, session, recorder)
+        if resume is not None:
+            st.session_state[RESUMED_KEY] = len(resume.reps)
+    else:
+        holder = LiveHolder(ex, config, factory)
     st.session_state[HOLDER_KEY] = holder
     return holder
+
+
+def _plan_box(user: Principal | None) -> list[PlanItem]:
+    """A signed-in patient's plan for this week (guests choose from the whole library)."""
+    if user is None or user.role is not Role.PATIENT or not user.id:
+        return []
+    items = get_services().clinic.todays_plan(user, user.id)
+    if not items:
+        st.info("Your therapist has not set a plan yet: you can practise any exercise.")
+        return []
+    lines = []
+    for item in items:
+        done = "✓ done today" if item.done_today else "not yet today"
+        lines.append(
+            f"- **{md_escape(item.exercise.name)}**: {dose_text(item.exercise)} "
+            f"({item.done_this_week} of {item.prescription.per_week} this week, {done})"
+            + (f"  \n  _{md_escape(item.prescription.notes)}_" if item.prescription.notes else "")
+        )
+    st.markdown("**Your plan this week**\n" + "\n".join(lines))
+    return items
 
 
 def new_session() -> None:
@@ -46,6 +85,8 @@ def new_session() -> None:
 
 def _end_session(holder: LiveHolder) -> None:
     holder.with_session(lambda s: s.end())
+    if holder.recorder is not None:
+        holder.recorder.flush(5.0)
 
 
 def _skip_calibration(holder: LiveHolder) -> None:
@@ -63,22 +104,23 @@ def _streamer(holder: LiveHolder, settings: Settings, ended: bool) -> Any:
 
 def _stage_box(snap: LiveSnapshot) -> None:
     s = snap.status
+    message = prompt_sentence(s.prompt, s.prompt_params)
     if s.stage is Stage.SETUP:
         if snap.frames == 0:
             st.info("Connecting to your camera...")
             return
         box = st.success if s.progress > 0 else st.warning
-        box(f"**Camera set-up.** {s.message}")
+        box(f"**Camera set-up.** {message}")
         st.progress(s.progress)
     elif s.stage is Stage.CALIBRATING:
-        st.info(f"**Calibrating.** {s.message}")
+        st.info(f"**Calibrating.** {message}")
         st.progress(s.progress)
     elif s.stage is Stage.RESTING:
-        st.info(f"**Rest.** {s.message}")
+        st.info(f"**Rest.** {message}")
     elif s.stage is Stage.DONE:
-        st.success(s.message)
+        st.success(message)
     else:
-        st.info(s.message)
+        st.info(message)
 
 
 def _metrics(snap: LiveSnapshot, ex: Exercise) -> None:
@@ -159,9 +201,9 @@ def live_panel(holder: LiveHolder, settings: Settings, playing: bool) -> None:
         _metrics(snap, ex)  # nothing to count yet: keep the set-up instruction alone
     cue = snap.status.cue
     if cue:
-        st.warning(f"**Coach:** {cue}")
+        st.warning(f"**Coach:** {cue_text(cue)}")
     elif snap.status.not_counting and snap.status.stage is Stage.COUNTING:
-        st.warning(f"**Not counting yet:** {snap.status.not_counting}")
+        st.warning(f"**Not counting yet:** {cue_sentence(snap.status.not_counting)}")
     elif snap.status.stage in (Stage.COUNTING, Stage.RESTING):
         st.caption("Coach: no corrections right now - keep going.")
     if snap.status.stage is Stage.CALIBRATING:
@@ -208,13 +250,24 @@ def render() -> None:
     if locked:
         assert isinstance(holder_now, LiveHolder)
         st.session_state[SELECTED_KEY] = holder_now.exercise.id  # the session's exercise
+    user = user_or_guest()
+    plan = _plan_box(user)
     ex = exercise_picker(
         "Today's exercise",
         key="coach_live_exercise",
         disabled=locked,
         help="End this session to change exercise." if locked else None,
+        only=[item.exercise.id for item in plan] or None,
     )
-    holder = _holder(ex, settings)
+    holder = _holder(ex, settings, user)
+    if holder.storage_error() is not None:
+        st.error(
+            "This session is not being saved right now (the records cannot be reached). "
+            "Your reps still count here; download the summary at the end to keep it."
+        )
+    resumed = st.session_state.pop(RESUMED_KEY, None)
+    if resumed:
+        st.info(f"Welcome back: your session continues with the {resumed} reps you had done.")
     ex = holder.exercise
     snap = holder.snapshot()
     st.caption(f"{ex.purpose}  \n**Today's plan:** {dose_text(ex)}")

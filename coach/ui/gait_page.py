@@ -28,14 +28,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from coach.accounts import Role
 from coach.gait.analyze import analyze_gait_video
 from coach.gait.flags import DEFAULT_FLAGS, step_signs
 from coach.gait.live import GaitFrame, GaitTracker
 from coach.gait.metrics import Step
 from coach.landmarks import LEG_SEGMENTS, LEGS, Pose, Side
 from coach.progress import Stage
-from coach.session import AudioEvent, AudioQueue
+from coach.speech import AudioEvent, AudioQueue
 from coach.ui.audio import audio_player
+from coach.ui.auth import get_services, user_or_guest
 from coach.ui.common import camera_streamer, md_escape
 from coach.ui.live import AMBER, WHITE, PoseStreamProcessor, StreamHolder, draw_banner, draw_corner
 from coach.ui.state import Settings, estimator_factory, get_settings
@@ -616,6 +618,21 @@ def _recorded_tab(settings: Settings) -> None:
         + cut
     )
     _show_report(result)
+    _save_walk(result)
+
+
+def _save_walk(result: GaitResult) -> None:
+    """A signed-in patient may put the walk into their history (measures only, no video)."""
+    user = user_or_guest()
+    if user is None or user.role is not Role.PATIENT or not user.id:
+        return
+    saved_key = f"coach_gait_saved_{result.key[0]}"
+    if st.session_state.get(saved_key):
+        st.success("Saved to your history: your therapist can see it.")
+    elif st.button("Save this walk to my history", type="primary"):
+        get_services().sessions.save_walk(user, user.id, result.report, result.name)
+        st.session_state[saved_key] = True
+        st.rerun()
 
 
 # -- live practice --------------------------------------------------------------------------

@@ -30,14 +30,17 @@ import numpy as np
 from streamlit_webrtc import VideoProcessorBase
 
 from coach.annotate import annotate, draw_label
+from coach.events import BackgroundSubscriber
 from coach.exercise import Exercise
 from coach.landmarks import Pose
-from coach.models import ModelUnavailableError
+from coach.live_session import LiveSession, LiveStatus, SessionClock, Stage
+from coach.live_session import frame_brightness as brightness_of
+from coach.pose_models import ModelUnavailableError
 from coach.processor import FrameResult
-from coach.session import AudioEvent, LiveSession, LiveStatus, SessionClock, Stage
-from coach.session import frame_brightness as brightness_of
 from coach.side_select import SideChoice
+from coach.speech import AudioEvent
 from coach.ui.common import MODEL_MISSING
+from coach.wording import prompt_sentence
 
 if TYPE_CHECKING:
     from coach.pose import PoseEstimator
@@ -136,11 +139,18 @@ class LiveHolder(StreamHolder):
         exercise: Exercise,
         config: LiveConfig,
         estimator_factory: Callable[[], PoseEstimator],
+        session: LiveSession | None = None,
+        recorder: BackgroundSubscriber | None = None,
     ) -> None:
+        """`session`: one made by the session service (a signed-in patient's, recorded
+        through `recorder`); otherwise a guest session that is not stored."""
         super().__init__(estimator_factory)
         self.exercise = exercise
         self.config = config
-        self._session = LiveSession(exercise, side=config.side, calibrate=config.calibrate)
+        self._session = session or LiveSession(
+            exercise, side=config.side, calibrate=config.calibrate
+        )
+        self.recorder = recorder
         self._frame_ms = 0.0
         self._model_ms = 0.0
 
@@ -154,6 +164,10 @@ class LiveHolder(StreamHolder):
             result = self._session.process_pose(pose, t_s, brightness)
             self._count_frame(now_s, dropped)
             return result, self._session.status
+
+    def storage_error(self) -> BaseException | None:
+        """The recorder's first failure (the page says the session is not being saved)."""
+        return self.recorder.error if self.recorder is not None else None
 
     def record_timing(self, frame_ms: float, model_ms: float) -> None:
         """Smoothed per-frame costs, shown to the therapist and read by the benchmark."""
@@ -356,7 +370,9 @@ def draw_overlay(img: np.ndarray, result: FrameResult, status: LiveStatus, ex: E
         # Cues and "Reps 0" would compete with the set-up instruction: show that alone.
         annotate(img, replace(result, active_cue=None), ex)
         color = AMBER if stage is Stage.SETUP else WHITE
-        draw_banner(img, [status.message], color, status.progress)
+        draw_banner(
+            img, [prompt_sentence(status.prompt, status.prompt_params)], color, status.progress
+        )
         return
     annotate(img, result, ex)
     plan = status.plan

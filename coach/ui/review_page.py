@@ -16,9 +16,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from coach.accounts import Role
 from coach.analysis import AnalysisReport, analyze_video
+from coach.camera_view import CameraView
 from coach.exercise import Exercise, Signal
 from coach.side_select import SideChoice
+from coach.ui.auth import get_services, user_or_guest
 from coach.ui.charts import RANGE_CAPTION, RepSpan, angle_chart, rom_chart
 from coach.ui.common import exercise_picker, md_escape
 from coach.ui.state import get_settings
@@ -30,7 +33,7 @@ from coach.ui.upload import (
     kept_result,
     upload_data,
 )
-from coach.view import CameraView
+from coach.wording import cue_text
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +169,7 @@ def _show(result: ReviewResult, ex: Exercise) -> None:
             pd.DataFrame(
                 {
                     "Time (s)": [round(c.t_s, 1) for c in report.cues],
-                    "Cue": [c.message for c in report.cues],
+                    "Cue": [cue_text(c) for c in report.cues],
                 }
             ),
             hide_index=True,
@@ -233,3 +236,28 @@ def render() -> None:
         f"analysed at {result.report.fps_processed:.0f} frames/s"
     )
     _show(result, ex)
+    _save_to_history(result, data)
+
+
+def _save_to_history(result: ReviewResult, data: bytes) -> None:
+    """A signed-in patient may put the analysis into their history (the video only if they
+    tick the box: by default none is kept)."""
+    user = user_or_guest()
+    if user is None or user.role is not Role.PATIENT or not user.id:
+        return
+    st.divider()
+    saved_key = f"coach_review_saved_{result.key[0]}_{result.key[1]}"
+    if st.session_state.get(saved_key):
+        st.success("Saved to your history: your therapist can see it.")
+        return
+    keep = st.checkbox(
+        "Also keep the video for my therapist to watch",
+        value=False,
+        help="Off: only the measurements are saved, the video is not kept anywhere.",
+    )
+    if st.button("Save to my history", type="primary"):
+        get_services().sessions.save_analysis(
+            user, user.id, result.report, result.name, keep_video=data if keep else None
+        )
+        st.session_state[saved_key] = True
+        st.rerun()

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from coach.models import MODEL_NAMES
+from coach.pose_models import MODEL_NAMES
 from coach.ui.state import (
     FACING,
     RESOLUTIONS,

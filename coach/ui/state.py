@@ -19,8 +19,8 @@ import streamlit as st
 
 from coach.exercise import Exercise, ExerciseError, ExerciseLibrary, load_library
 from coach.gait.analyze import open_walk_estimator
-from coach.models import DEFAULT_MODEL, MODEL_NAMES, RECORDED_MODEL
 from coach.pose import MediaPipePose, PoseEstimator
+from coach.pose_models import DEFAULT_MODEL, MODEL_NAMES, RECORDED_MODEL
 from coach.side_select import SideChoice
 
 log = logging.getLogger(__name__)

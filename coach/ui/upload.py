@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import streamlit as st
 
 from coach.atomic import pid_alive
-from coach.models import ModelUnavailableError
+from coach.pose_models import ModelUnavailableError
 from coach.progress import Progress, Stage
 from coach.ui.common import MODEL_MISSING, md_escape
 from coach.ui.state import get_hooks, make_estimator

@@ -19,8 +19,9 @@ import cv2
 import numpy as np
 import pytest
 
-from coach import cli, models
-from coach.models import (
+from coach import cli
+from coach import pose_models as models
+from coach.pose_models import (
     MODEL_NAMES,
     MODEL_SHA256,
     ModelDamagedError,

@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from coach.camera_view import ViewCheck, ViewIssue
 from coach.exercise import EXERCISES_DIR, Exercise, load_exercises, parse_exercise
 from coach.landmarks import Pose
-from coach.session import (
-    TOO_DARK,
-    AudioQueue,
+from coach.live_session import (
     LiveSession,
     SessionClock,
     SessionPlan,
@@ -28,7 +27,9 @@ from coach.session import (
     Stage,
     frame_brightness,
 )
-from coach.view import ViewCheck, ViewIssue
+from coach.records import reps_csv
+from coach.speech import AudioQueue
+from coach.wording import PROMPTS, cue_sentence, prompt_sentence
 from tests.conftest import ankle_trace, side_view_pose
 
 EXS = load_exercises()
@@ -108,9 +109,17 @@ def test_setup_check_needs_light_and_a_steady_usable_view() -> None:
     good = ViewCheck((), 0.1, 0.9)
     side = ViewCheck((ViewIssue.NOT_SIDE_ON,), 0.7, 0.9)
     dark = check.update(0.0, good, brightness=10.0)
-    assert not dark.ready and dark.issue == "too_dark" and dark.message == TOO_DARK
+    assert (
+        not dark.ready
+        and dark.issue == "too_dark"
+        and prompt_sentence(dark.prompt) == PROMPTS["too_dark"]
+    )
     turned = check.update(0.1, side, brightness=120.0)
-    assert not turned.ready and turned.issue == "turn_side_on" and "side-on" in turned.message
+    assert (
+        not turned.ready
+        and turned.issue == "turn_side_on"
+        and "side-on" in prompt_sentence(turned.prompt)
+    )
     assert not check.update(0.2, good, 120.0).ready
     half = check.update(0.7, good, 120.0)
     assert not half.ready and half.progress == pytest.approx(0.5)
@@ -154,13 +163,13 @@ def test_session_never_counts_while_the_view_is_wrong() -> None:
     run(session, stream(20.0, pose_fn=frontal))
     assert session.stage is Stage.SETUP
     assert session.log.reps == []
-    assert "side-on" in session.status.message
+    assert "side-on" in prompt_sentence(session.status.prompt)
 
 
 def test_dark_room_is_reported_before_anything_else() -> None:
     session = LiveSession(ROM)
     run(session, stream(5.0), light=15.0)
-    assert session.stage is Stage.SETUP and session.status.message == TOO_DARK
+    assert session.stage is Stage.SETUP and session.status.prompt == "too_dark"
 
 
 def test_without_calibration_counting_starts_after_setup() -> None:
@@ -213,7 +222,8 @@ def test_movement_not_counted_is_said_not_keep_going() -> None:
     run(session, stream(20.0, angle=lambda t: 0.15 * ankle_trace(t)))
     assert session.stage is Stage.COUNTING and session.log.reps == []
     assert session.status.not_counting is not None
-    assert "too small to count" in session.status.not_counting
+    assert session.status.not_counting == "movement_too_small"
+    assert "too small to count" in cue_sentence(session.status.not_counting)
 
 
 def test_sets_rests_and_announcements() -> None:
@@ -257,7 +267,7 @@ def test_hold_exercise_counts_only_held_reps() -> None:
     run(session, stream(3.0 + 2 * 5.0 + 0.5, angle=holds))
     assert len(session.log.reps) == 2
     assert all(r.hold_s >= 2.0 for r in session.log.reps)
-    assert session.log.summary()["holds_reached"] == 2
+    assert session.log.summary().holds_reached == 2
 
 
 def test_session_survives_the_camera_stopping() -> None:
@@ -299,16 +309,19 @@ def test_log_exports_json_and_csv() -> None:
     session = LiveSession(ex)
     run(session, stream(3.0 + 4 * 3.0 + 1.0))
     log = session.log
-    data = json.loads(json.dumps(log.to_dict()))
-    assert data["kind"] == "live_session" and data["exercise"] == ROM.id
-    assert data["reps"] == len(data["reps_detail"]) == 4
-    assert [d["set"] for d in data["reps_detail"]] == [1, 1, 2, 2]
-    assert data["summary"]["sets_completed"] == 2
-    assert data["series"] and {"t_s", "value"} <= set(data["series"][0])
-    rows = list(csv.DictReader(io.StringIO(log.to_csv())))
-    assert len(rows) == 4 and rows[0]["set"] == "1" and float(rows[0]["rom_pct_shank"]) > 10
+    record = log.record()
+    data = json.loads(json.dumps(record.to_dict()))
+    assert data["record"] == "session" and data["exercise"] == ROM.id
+    assert data["source"] == "live" and data["unit"] == "pct_shank"
+    assert len(data["reps"]) == 4
+    assert [d["set"] for d in data["reps"]] == [1, 1, 2, 2]
+    assert record.sets_completed == 2
+    assert data["trace"] and len(data["trace"][0]) == 3  # [t_s, value, leg points]
+    assert data["trace"][-1][2] is not None and len(data["trace"][-1][2]) == 10
+    rows = list(csv.DictReader(io.StringIO(reps_csv(record))))
+    assert len(rows) == 4 and rows[0]["set"] == "1" and float(rows[0]["range_pct_shank"]) > 10
     summary = log.summary()
-    assert summary["reps"] == 4 and summary["rom_best"] >= summary["rom_mean"] > 10
+    assert summary.reps == 4 and summary.range_best >= summary.range_mean > 10
 
 
 def test_cues_are_logged_and_spoken_one_at_a_time() -> None:
@@ -358,6 +371,6 @@ def test_the_dose_in_the_definition_file_is_the_session_that_runs(sets: int, rep
         n for n in range(1, sets + 1) for _ in range(reps)
     ]
     summary = session.log.summary()
-    assert (summary["planned_sets"], summary["planned_reps"]) == (sets, planned)
-    assert summary["sets_completed"] == sets
-    assert session.log.to_dict()["dose"]["sets"] == sets
+    assert (summary.planned_sets, summary.planned_reps) == (sets, planned)
+    assert summary.sets_completed == sets
+    assert session.log.record().to_dict()["dose"]["sets"] == sets
