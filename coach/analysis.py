@@ -27,7 +27,7 @@ from coach.counter import Rep
 from coach.exercise import Exercise, Signal
 from coach.feedback import Cue
 from coach.filters import zero_phase_smooth
-from coach.landmarks import Side
+from coach.landmarks import Side, leg_points
 from coach.pose import PoseEstimator
 from coach.pose_batch import extract_poses
 from coach.pose_models import RECORDED_MODEL
@@ -60,6 +60,8 @@ class SeriesPoint:
     side: Side | None
     visible: bool
     phase: str
+    points: tuple[tuple[float, float], ...] | None = None
+    """The measured leg for replay (`coach.landmarks.leg_points`); None when not seen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +356,7 @@ def analyze_video(
             r.side,
             r.excursion is not None,
             r.phase.value,
+            leg_points(r.pose, r.side),
         )
         for r, a in zip(results, ankle, strict=True)
     ]

@@ -150,3 +150,15 @@ class Pose:
             width,
             height,
         )
+
+
+def leg_points(pose: Pose | None, side: Side | None) -> tuple[tuple[float, float], ...] | None:
+    """One leg's hip, knee, ankle, heel and toe as shares of the picture (x, y; y down):
+    what a session keeps for replay (`coach.records.LEG_POINTS` order)."""
+    if pose is None or side is None:
+        return None
+    leg = LEGS[side]
+    w, h = max(pose.width, 1), max(pose.height, 1)
+    return tuple(
+        (pose[lm].x / w, pose[lm].y / h) for lm in (leg.hip, leg.knee, leg.ankle, leg.heel, leg.toe)
+    )

@@ -45,7 +45,7 @@ from coach.events import (
 )
 from coach.exercise import Exercise, Mode, Signal
 from coach.feedback import Cue
-from coach.landmarks import LEGS, Pose
+from coach.landmarks import Pose, leg_points
 from coach.processor import FrameProcessor, FrameResult
 from coach.records import (
     CueRecord,
@@ -199,18 +199,6 @@ class SessionPlan:
 
 
 # -- the log --------------------------------------------------------------------------------
-
-
-def _leg_points(result: FrameResult) -> tuple[tuple[float, float], ...] | None:
-    """The measured leg's hip, knee, ankle, heel and toe as shares of the picture."""
-    pose, side = result.pose, result.side
-    if pose is None or side is None:
-        return None
-    leg = LEGS[side]
-    w, h = max(pose.width, 1), max(pose.height, 1)
-    return tuple(
-        (pose[lm].x / w, pose[lm].y / h) for lm in (leg.hip, leg.knee, leg.ankle, leg.heel, leg.toe)
-    )
 
 
 @dataclass
@@ -532,7 +520,7 @@ class LiveSession:
         value = result.ankle_deg if self.exercise.signal is Signal.ANKLE else result.excursion
         if value is not None and math.isnan(value):
             value = None
-        frame = TraceFrame(t_s, value, _leg_points(result))
+        frame = TraceFrame(t_s, value, leg_points(result.pose, result.side))
         side = result.side.value if result.side is not None else None
         camera = result.view.camera.value if result.view.camera is not None else None
         self.bus.publish(Sampled(frame, side, camera))

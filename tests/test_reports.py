@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
+from fpdf.enums import TableCellStyle
 
 from coach.prescription import Prescription
 from coach.records import (
@@ -35,6 +37,7 @@ from coach.reports import (
 )
 from coach.reports import pdf as pdf_module
 from coach.reports.table import HEADER
+from coach.trends import MEASUREMENT_ERROR_DEG, mdc95, session_range
 
 PUMPS, RAISES = "ankle_pumps", "heel_raises"
 NAMES = {PUMPS: "Seated ankle pumps", RAISES: "Standing heel raises"}
@@ -170,7 +173,7 @@ def pdf_text(pdf: bytes) -> tuple[str, int]:
 
 
 def test_pdf_shows_patient_plan_adherence_cues_gait_and_notes() -> None:
-    data = sample()
+    data = sample(patient_id="0123abcd-internal")
     pdf = build_pdf(data)
     assert pdf.startswith(b"%PDF")
     text, pages = pdf_text(pdf)
@@ -197,6 +200,73 @@ def test_pdf_shows_patient_plan_adherence_cues_gait_and_notes() -> None:
     assert "% of shin length" in text and "°" in text
     assert "Page 1 of " + str(pages) in text
     assert pages >= 2
+    # no internal ids: the report may be handed to the patient (ids stay in the CSV)
+    assert "(ID " not in text and "0123abcd" not in text
+    assert not any(s.id in text for s in data.sessions)
+    # the band in words under each chart, and the change for each exercise (both have
+    # at least 2 sessions with reps)
+    assert text.count("Shaded: measurement uncertainty (camera error and the spread") == 2
+    assert text.count("Change from the first sessions:") == 2
+    assert f"within the minimal detectable change ({mdc95('deg'):.1f}°)" in text
+    # the adherence rule as coach.trends.adherence counts
+    assert "Any session with at least one rep counts" in text
+    assert "each week counts at most its planned sessions" in text
+    assert "completed (or cut short)" not in text
+
+
+def test_plan_hold_fallbacks() -> None:
+    plan = (
+        Prescription(PUMPS, sets=2, reps=10, per_week=5),  # no hold resolved
+        Prescription(RAISES, sets=3, reps=8, hold_s=0.0, per_week=3),
+    )
+    text, _ = pdf_text(build_pdf(sample(plan=plan, sessions=())))
+    assert "as defined" not in text
+    assert "2 x 10 - 5" in text and "3 x 8 none 3" in text
+
+
+def test_tables_after_a_chart_are_not_filled_in_its_colour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """fpdf2 starts a table's cells from the current fill colour: after a chart that is
+    the series' colour, unless the table sets its own."""
+    fills: list[tuple[float, ...] | None] = []
+    draw = TableCellStyle.draw_cell_border
+
+    def record(self: TableCellStyle, pdf: object, *args: object, **kw: object) -> None:
+        colour: Any = kw.get("fill_color")
+        fills.append(None if colour is None else tuple(round(255 * c) for c in colour.colors))
+        draw(self, pdf, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TableCellStyle, "draw_cell_border", record)
+    build_pdf(sample())
+    assert fills  # the plan, adherence, exercise, cue and gait tables
+    allowed = {None, pdf_module.WHITE, pdf_module.TABLE_HEADER_FILL}
+    assert set(fills) <= allowed, set(fills) - allowed
+    assert not set(fills) & set(pdf_module.SERIES_COLOURS)
+
+
+def test_change_line_says_whether_it_is_detectable() -> None:
+    # ankle pumps whose clinical range grows by 10° a session: larger than the MDC
+    grown = tuple(
+        replace(
+            session(n, utc(MON + timedelta(days=n))),
+            reps=tuple(
+                replace(r, rom_deg=r.rom_deg + 10.0 * n)  # type: ignore[operator]
+                for r in session(n, utc(MON)).reps
+            ),
+        )
+        for n in range(4)
+    )
+    row = exercise_rows(sample(sessions=grown))[0]
+    assert row.change is not None and row.change.detectable and row.change.n_baseline == 2
+    text, _ = pdf_text(build_pdf(sample(sessions=grown)))
+    assert f"larger than the minimal detectable change of {mdc95('deg'):.1f}°: better" in text
+    assert "+20.0°" in text  # mean of the last 2 minus the first 2
+
+    one = sample(sessions=(session(1, utc(MON)),))
+    assert exercise_rows(one)[0].change is None
+    text, _ = pdf_text(build_pdf(one))
+    assert "Change from the first sessions: needs at least 2 sessions" in text
 
 
 def test_empty_period_says_so() -> None:
@@ -319,6 +389,19 @@ def test_exercise_rows_and_cues() -> None:
     # holds 2, 3, 4, 2, 3, ... s against 3 s: 3 and 4 reach it
     assert raises.holds_reached == sum(2 + i % 3 >= 3 for n in (5, 5, 6) for i in range(n))
     assert len(pumps.points) == 5  # the 0-rep session has no point
+    # chart bands are coach.trends' (per session), not a constant of the PDF's own
+    assert len(pumps.range_points) == len(pumps.degree_points) == 5
+    assert all(p.measured_in_degrees and p.unit == "deg" for p in pumps.degree_points)
+    assert all(not p.measured_in_degrees for p in pumps.range_points)
+    assert raises.degree_points == () and len(raises.range_points) == 3
+    assert all(p.unit == "pct_shank" for p in raises.range_points)
+    first = next(s for s in sample().sessions if s.exercise_id == PUMPS)
+    assert pumps.degree_points[0] == session_range(first)
+    widths = {round(p.high - p.low, 6) for p in pumps.range_points}
+    assert len(widths) > 1  # the spread between reps varies the band per session
+    assert all(p.high - p.low >= 2 * MEASUREMENT_ERROR_DEG for p in pumps.range_points)
+    assert not hasattr(pdf_module, "DEG_UNCERTAINTY")
+    assert not hasattr(pdf_module, "PCT_SHANK_UNCERTAINTY")
     assert notable_cues(sample()) == [("knee_moving", 3), ("not_far_enough", 1), ("too_fast", 1)]
     assert notable_cues(sample(), top=1) == [("knee_moving", 3)]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from coach.prescription import Prescription
@@ -22,7 +22,15 @@ from coach.records import (
     Unit,
     summarize,
 )
-from coach.trends import WeekAdherence, adherence, week_start
+from coach.trends import (
+    Change,
+    TrendPoint,
+    WeekAdherence,
+    adherence,
+    change_vs_baseline,
+    exercise_trend,
+    week_start,
+)
 
 UNIT_LABELS: dict[str, str] = {Unit.DEG: "°", Unit.PCT_SHANK: "% of shin length"}
 """How a counted signal's unit is written for a reader (the ids stay in the CSV)."""
@@ -145,10 +153,26 @@ class ExerciseRow:
     """Reps done in sessions that asked for a hold (what `holds_reached` is out of)."""
     longest_hold_s: float
     points: tuple[SessionPoint, ...]
+    range_points: tuple[TrendPoint, ...]
+    """The counted range per session in `unit`, with its uncertainty band:
+    `coach.trends.session_range` of the session's counted range (its clinical angles left
+    out, so every session with reps has a point in the counted unit)."""
+    degree_points: tuple[TrendPoint, ...]
+    """The clinical angle per session, for the sessions `coach.trends.session_range` measures
+    in degrees (seen side-on), with its uncertainty band."""
+    change: Change | None
+    """The latest sessions against the first ones (`coach.trends.change_vs_baseline` of the
+    dashboard's trend); None with fewer than 2 sessions to compare."""
 
     @property
     def unit_label(self) -> str:
         return UNIT_LABELS[self.unit]
+
+
+def counted_only(record: SessionRecord) -> SessionRecord:
+    """`record` without its clinical angles, so `coach.trends.session_range` gives its
+    counted range (in the session's unit) rather than its angle."""
+    return replace(record, reps=tuple(replace(r, rom_deg=None) for r in record.reps))
 
 
 def _exercise_row(data: ReportData, sessions: list[SessionRecord]) -> ExerciseRow:
@@ -162,6 +186,8 @@ def _exercise_row(data: ReportData, sessions: list[SessionRecord]) -> ExerciseRo
         if m.range_mean is not None
     )
     first = sessions[0]
+    trend = exercise_trend(sessions, first.exercise_id)
+    counted = exercise_trend([counted_only(s) for s in sessions], first.exercise_id)
     return ExerciseRow(
         exercise_id=first.exercise_id,
         name=exercise_name(data, first.exercise_id, first.exercise_name),
@@ -178,6 +204,9 @@ def _exercise_row(data: ReportData, sessions: list[SessionRecord]) -> ExerciseRo
         hold_reps=sum(m.reps for _, m in held),
         longest_hold_s=max((m.longest_hold_s for _, m in summaries), default=0.0),
         points=points,
+        range_points=counted.points,
+        degree_points=tuple(p for p in trend.points if p.measured_in_degrees),
+        change=change_vs_baseline(trend),
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from fpdf.fonts import FontFace
 
 from coach.records import ROUNDING, Unit, rounded
 from coach.reports.data import (
@@ -32,18 +33,8 @@ from coach.reports.data import (
     period_label,
     weekly_adherence,
 )
+from coach.trends import Change, TrendPoint
 from coach.wording import cue_label
-
-DEG_UNCERTAINTY = 5.0
-"""± degrees drawn around an angle: the ankle-angle error measured in docs/benchmark.md
-(mean absolute error 2.5-8.0° with the default `full` model, 1.5-5.1° with `heavy`)."""
-
-PCT_SHANK_UNCERTAINTY = 3.0
-"""± percentage points of shin length drawn around a toe or heel lift. Meant to be the
-measured error in docs/benchmark.md; that file does not yet measure the lift's error, so
-this is a provisional figure to replace once it does."""
-
-UNCERTAINTY: dict[Unit, float] = {Unit.DEG: DEG_UNCERTAINTY, Unit.PCT_SHANK: PCT_SHANK_UNCERTAINTY}
 
 FONT_DIR_ENV = "COACH_FONT_DIR"
 SYSTEM_FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -58,6 +49,9 @@ EXERCISE_BLOCK_MM = CHART_H_MM + 90
 INK = (30, 30, 30)
 GREY = (120, 120, 120)
 GRID = (225, 225, 225)
+WHITE = (255, 255, 255)
+TABLE_HEADER_FILL = (238, 238, 238)
+TABLE_RULE = (160, 160, 160)
 SERIES_COLOURS = ((31, 97, 168), (200, 90, 20))
 """Blue for the counted range, orange for the clinical angle (distinct in greyscale)."""
 
@@ -153,8 +147,16 @@ class _Report(FPDF):
     def grid(
         self, header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[float]
     ) -> None:
-        """A table that wraps long cells and repeats its header on a new page."""
+        """A table that wraps long cells and repeats its header on a new page.
+
+        Its colours are set here every time (fpdf2 starts a table's cells from the current
+        fill and text colours, which a chart leaves in its series' colours): rows white,
+        the header light grey, grey rules, ink text."""
         self.set_font(self.text_family, "", SMALL_PT + 1)
+        self.set_fill_color(*WHITE)
+        self.set_draw_color(*TABLE_RULE)
+        self.set_text_color(*INK)
+        self.set_line_width(0.2)
         with self.table(
             col_widths=tuple(widths),
             line_height=4.5,
@@ -162,6 +164,9 @@ class _Report(FPDF):
             first_row_as_headings=True,
             borders_layout="HORIZONTAL_LINES",
             padding=1,
+            headings_style=FontFace(emphasis="BOLD", color=INK, fill_color=TABLE_HEADER_FILL),
+            cell_fill_color=WHITE,
+            cell_fill_mode="ALL",
         ) as table:
             for values in [header, *rows]:
                 row = table.row()
@@ -207,7 +212,7 @@ def _header(pdf: _Report, data: ReportData) -> None:
     generated = data.generated_at.astimezone().strftime("%Y-%m-%d %H:%M")
     side = data.affected_side or "not recorded"
     for label, value in (
-        ("Patient", f"{data.patient_name} (ID {data.patient_id})"),
+        ("Patient", data.patient_name),  # no ids: the report may be handed to the patient
         ("Affected side", side),
         ("Therapist", data.therapist_name),
         ("Period", period_label(data)),
@@ -226,7 +231,7 @@ def _plan(pdf: _Report, data: ReportData) -> None:
         (
             exercise_name(data, p.exercise_id),
             f"{p.sets} x {p.reps}",
-            "as defined" if p.hold_s is None else ("none" if p.hold_s == 0 else seconds(p.hold_s)),
+            "-" if p.hold_s is None else ("none" if p.hold_s == 0 else seconds(p.hold_s)),
             str(p.per_week),
             p.side or affected,
             p.notes or "",
@@ -253,8 +258,9 @@ def _adherence(pdf: _Report, data: ReportData) -> None:
             bold=True,
         )
     pdf.para(
-        "A session counts when it was completed (or cut short) with at least one rep. "
-        "Planned: the plan's days a week, summed over its exercises.",
+        "Any session with at least one rep counts, and each week counts at most its planned "
+        "sessions. Planned: the plan's days a week, summed over its exercises, each counted "
+        "from the week it was prescribed.",
         size=SMALL_PT,
     )
     pdf.ln(1)
@@ -265,14 +271,31 @@ def _adherence(pdf: _Report, data: ReportData) -> None:
     pdf.grid(("Week of (Monday)", "Done", "Planned", "Done %"), rows, (60, 30, 30, 30))
 
 
+BAND_WORDS = (
+    "Dots: one per session. Shaded: measurement uncertainty (camera error and the spread "
+    "between reps)."
+)
+"""Under each chart: what its band is (`coach.trends.session_range`'s band)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChartPoint:
+    day: date
+    value: float
+    low: float
+    high: float
+    """The session's uncertainty band, `low`..`high`, in the series' unit."""
+
+
 @dataclass(frozen=True, slots=True)
 class Series:
     label: str
-    points: tuple[tuple[date, float], ...]
-    band: float
-    """± uncertainty drawn as a shaded band around the line, in the series' unit."""
-    band_words: str
-    """The band in words, for the legend ("±5°")."""
+    points: tuple[ChartPoint, ...]
+
+
+def chart_points(points: Sequence[TrendPoint]) -> tuple[ChartPoint, ...]:
+    """`coach.trends` points on the clinic's calendar, each with its own band."""
+    return tuple(ChartPoint(local_date(p.started_at), p.value, p.low, p.high) for p in points)
 
 
 def _nice_step(span: float, ticks: int = 5) -> float:
@@ -310,12 +333,12 @@ def _chart(pdf: _Report, title: str, axis_unit: str, series: Sequence[Series]) -
     left, right = pdf.l_margin + 14, pdf.w - pdf.r_margin - 2
     bottom = top + CHART_H_MM
 
-    days = [d.toordinal() for s in series for d, _ in s.points]
+    days = [p.day.toordinal() for s in series for p in s.points]
     d0, d1 = min(days), max(days)
     if d0 == d1:
         d0, d1 = d0 - 1, d1 + 1
-    low = min(min(0.0, v - s.band) for s in series for _, v in s.points)
-    high = max(v + s.band for s in series for _, v in s.points)
+    low = min(min(0.0, p.low, p.value) for s in series for p in s.points)
+    high = max(max(p.high, p.value) for s in series for p in s.points)
     step = _nice_step(high - low)
     low = step * int(low // step)
     high = step * -int(-high // step)
@@ -362,15 +385,15 @@ def _chart(pdf: _Report, title: str, axis_unit: str, series: Sequence[Series]) -
     legend_y = bottom + 8
     legend_x = left
     for colour, s in zip(SERIES_COLOURS, series, strict=False):
-        xy = [(x_of(d), y_of(v)) for d, v in s.points]
+        xy = [(x_of(p.day), y_of(p.value)) for p in s.points]
         pdf.set_fill_color(*colour)
         with pdf.local_context(fill_opacity=0.18):
             if len(xy) == 1:
-                (x, _), (_, v) = xy[0], s.points[0]
-                pdf.rect(x - 2, y_of(v + s.band), 4, y_of(v - s.band) - y_of(v + s.band), "F")
+                x, p = xy[0][0], s.points[0]
+                pdf.rect(x - 2, y_of(p.high), 4, y_of(p.low) - y_of(p.high), "F")
             else:
-                upper = [(x, y_of(v + s.band)) for (x, _), (_, v) in zip(xy, s.points, strict=True)]
-                lower = [(x, y_of(v - s.band)) for (x, _), (_, v) in zip(xy, s.points, strict=True)]
+                upper = [(x_of(p.day), y_of(p.high)) for p in s.points]
+                lower = [(x_of(p.day), y_of(p.low)) for p in s.points]
                 pdf.polygon([*upper, *reversed(lower)], style="F")
         pdf.set_draw_color(*colour)
         pdf.set_line_width(0.4)
@@ -380,37 +403,55 @@ def _chart(pdf: _Report, title: str, axis_unit: str, series: Sequence[Series]) -
         for x, y in xy:
             pdf.ellipse(x - r, y - r, 2 * r, 2 * r, style="F")
         pdf.set_line_width(0.2)
-        label = pdf.clean(f"{s.label} (band: {s.band_words})")
+        label = pdf.clean(s.label)
         if legend_x > left and legend_x + 4 + pdf.get_string_width(label) > right:
             legend_x, legend_y = left, legend_y + 4
         pdf.rect(legend_x, legend_y - 2, 3, 2, "F")
         pdf.text(legend_x + 4, legend_y, label)
         legend_x += 4 + pdf.get_string_width(label) + 8
     legend_y += 4
-    pdf.text(left, legend_y, "Dots: one per session. Shaded band: the measurement uncertainty.")
+    pdf.text(left, legend_y, pdf.clean(BAND_WORDS))
     pdf.set_draw_color(*INK)
+    pdf.set_fill_color(*WHITE)
     pdf.set_font(pdf.text_family, "", BODY_PT)
     pdf.set_y(legend_y + 4)
+
+
+def amount(value: float, unit: str, *, signed: bool = False) -> str:
+    """A change or a limit in its unit: "+3.1°", "4.2 percentage points" (of shin length)."""
+    text = fmt(abs(value), unit)
+    if signed and float(text) != 0:
+        text = ("+" if value > 0 else "-") + text
+    return f"{text}°" if unit == Unit.DEG.value else f"{text} percentage points"
+
+
+def change_words(change: Change | None) -> str:
+    """The change from the first sessions to the latest, against the minimal detectable
+    change (`coach.trends.change_vs_baseline`)."""
+    lead = "Change from the first sessions:"
+    if change is None:
+        return f"{lead} needs at least 2 sessions to compare."
+    delta, limit = amount(change.delta, change.unit, signed=True), amount(change.mdc95, change.unit)
+    if change.detectable:
+        verdict = f"larger than the minimal detectable change of {limit}: {change.direction}"
+    else:
+        verdict = f"within the minimal detectable change ({limit}): {change.direction}"
+    k = change.n_baseline
+    compared = (
+        "the last session with the first"
+        if k == 1
+        else f"the mean of the last {k} sessions with the first {k}"
+    )
+    return f"{lead} {delta} ({verdict}). Compares {compared}."
 
 
 def _exercise(pdf: _Report, row: ExerciseRow) -> None:
     if pdf.will_page_break(EXERCISE_BLOCK_MM):  # keep an exercise's chart and figures together
         pdf.add_page()
     pdf.heading(row.name, size=12)
-    band = UNCERTAINTY[row.unit]
     unit_words = "°" if row.unit is Unit.DEG else "% of shin length"
-    counted = Series(
-        "Mean rep range",
-        tuple((p.day, p.range_mean) for p in row.points),
-        band,
-        f"±{band:g}°" if row.unit is Unit.DEG else f"±{band:g} percentage points",
-    )
-    degrees = Series(
-        "Clinical ankle range, side-on sessions",
-        tuple((p.day, p.rom_deg_mean) for p in row.points if p.rom_deg_mean is not None),
-        DEG_UNCERTAINTY,
-        f"±{DEG_UNCERTAINTY:g}°",
-    )
+    counted = Series("Mean rep range", chart_points(row.range_points))
+    degrees = Series("Clinical ankle range, side-on sessions", chart_points(row.degree_points))
     title = f"Range per session ({unit_words})"
     if row.unit is Unit.DEG:
         _chart(pdf, title, "°", [counted, degrees])
@@ -420,6 +461,7 @@ def _exercise(pdf: _Report, row: ExerciseRow) -> None:
             _chart(pdf, "Clinical ankle range per session (°), side-on only", "°", [degrees])
     if not degrees.points:
         pdf.para(f"Clinical angle: {NOT_MEASURED_DEG}.", size=SMALL_PT)
+    pdf.para(change_words(row.change), size=SMALL_PT + 1)
 
     if row.rom_deg_mean is None:
         rom = NOT_MEASURED_DEG

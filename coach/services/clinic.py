@@ -184,6 +184,10 @@ class ClinicService:
         self.store.touch_sign_in(token_hash(token), now)
         return Principal(Role(role), actor_id, name)
 
+    def touch(self, token: str) -> None:
+        """The sign-in is in use now (a long live session is not idleness)."""
+        self.store.touch_sign_in(token_hash(token), self.clock())
+
     def sign_out(self, token: str | None) -> None:
         if token:
             self.store.end_sign_in(token_hash(token))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 
 from coach.accounts import Principal, Role
 from coach.exercise import Exercise
+from coach.prescription import Prescription, effective_exercise
 from coach.records import utc_now
 from coach.reports.data import ReportData
 from coach.reports.pdf import build_pdf
@@ -59,12 +60,25 @@ class ReportService:
             period_start=since,
             period_end=end,
             generated_at=now,
-            plan=tuple(self.store.active_prescriptions(patient.id)),
+            plan=tuple(self._resolved_plan(patient.id)),
             exercise_names=names,
             sessions=tuple(sessions),
             gait=tuple(gait),
             notes=tuple(notes),
         )
+
+    def _resolved_plan(self, patient_id: str) -> list[Prescription]:
+        """The plan with each dose as the patient runs it (the definition's hold and rest
+        where the therapist left them out), so the report never says "as defined"."""
+        library = self.exercises()
+        plan = []
+        for p in self.store.active_prescriptions(patient_id):
+            ex = library.get(p.exercise_id)
+            if ex is not None:
+                dose = effective_exercise(ex, p).dose
+                p = replace(p, hold_s=dose.hold_s, rest_s=dose.rest_s)
+            plan.append(p)
+        return plan
 
     def pdf(self, actor: Principal, patient_id: str, **period: date | None) -> bytes:
         return build_pdf(self.data(actor, patient_id, **period))

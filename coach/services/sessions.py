@@ -306,7 +306,7 @@ def report_to_record_input(report: AnalysisReport, exercise: Exercise) -> Sessio
         if p.t_s - last >= step:
             last = p.t_s
             value = p.ankle_deg if exercise.signal.value == "ankle" else p.excursion
-            trace.append(TraceFrame(p.t_s, value, None))
+            trace.append(TraceFrame(p.t_s, value, p.points))
     sides = [p.side.value for p in report.series if p.side is not None]
     return SessionRecord(
         id=uuid.uuid4().hex,

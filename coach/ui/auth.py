@@ -10,7 +10,7 @@ session. Every access decision is taken by the services, never by this module.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import streamlit as st
 
@@ -26,6 +26,8 @@ PRINCIPAL_KEY = "coach_principal"
 ACTIVE_KEY = "coach_last_active"
 TOKEN_KEY = "coach_signin_token"
 COOKIE = "coach_signin"
+TOUCHED_KEY = "coach_token_touched"
+TOUCH_EVERY = timedelta(minutes=1)
 
 
 @st.cache_resource(show_spinner=False)
@@ -55,7 +57,30 @@ def current_user() -> Principal | None:
         sign_out(idle=True)
         return None
     st.session_state[ACTIVE_KEY] = now
+    _touch_token(now)
     return principal
+
+
+def _touch_token(now: datetime) -> None:
+    """Tell the database this sign-in is in use (at most once a minute), so a reload after a
+    long session still finds it fresh."""
+    token = st.session_state.get(TOKEN_KEY)
+    last = st.session_state.get(TOUCHED_KEY)
+    if not token or (isinstance(last, datetime) and now - last < TOUCH_EVERY):
+        return
+    st.session_state[TOUCHED_KEY] = now
+    try:
+        get_services().clinic.touch(token)
+    except StorageError as exc:
+        log.warning("could not note the sign-in as active: %s", exc)
+
+
+def keep_signed_in() -> None:
+    """Count now as activity (a live session polls without full page runs)."""
+    if isinstance(st.session_state.get(PRINCIPAL_KEY), Principal):
+        now = utc_now()
+        st.session_state[ACTIVE_KEY] = now
+        _touch_token(now)
 
 
 def user_or_guest() -> Principal | None:

@@ -18,7 +18,7 @@ from coach.exercise import Exercise, Mode, Signal
 from coach.live_session import Stage
 from coach.services.clinic import PlanItem
 from coach.ui.audio import audio_player
-from coach.ui.auth import get_services, user_or_guest
+from coach.ui.auth import get_services, keep_signed_in, user_or_guest
 from coach.ui.common import SELECTED_KEY, camera_streamer, dose_text, exercise_picker, md_escape
 from coach.ui.live import CoachVideoProcessor, LiveConfig, LiveHolder, LiveSnapshot
 from coach.ui.state import Settings, estimator_factory, get_settings
@@ -80,7 +80,12 @@ def _plan_box(user: Principal | None) -> list[PlanItem]:
 
 
 def new_session() -> None:
-    st.session_state.pop(HOLDER_KEY, None)
+    """Close the session shown (a recorded one is marked complete) and start afresh."""
+    holder = st.session_state.pop(HOLDER_KEY, None)
+    if isinstance(holder, LiveHolder):
+        _end_session(holder)
+        if holder.recorder is not None:
+            holder.recorder.close(5.0)
 
 
 def _end_session(holder: LiveHolder) -> None:
@@ -185,6 +190,8 @@ def live_panel(holder: LiveHolder, settings: Settings, playing: bool) -> None:
     """The live read-out beside the video (rerun on its own every `POLL_S` while streaming)."""
     snap = holder.snapshot()
     ex = holder.exercise
+    if snap.streaming:
+        keep_signed_in()  # exercising in front of the camera is not being idle
     if snap.error:
         st.error(snap.error)
     if not playing and snap.frames == 0:

@@ -8,7 +8,8 @@ the same refusal as an unknown one.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 import altair as alt
 import pandas as pd
@@ -23,6 +24,7 @@ from coach.services.clinic import InputProblem
 from coach.storage.database import StorageError
 from coach.storage.store import PatientRow
 from coach.trends import (
+    WeekAdherence,
     adherence,
     adherence_share,
     change_vs_baseline,
@@ -40,16 +42,29 @@ NEW_CODE_KEY = "coach_new_invite"
 UNIT_WORDS = {Unit.DEG.value: "°", Unit.PCT_SHANK.value: "% of shin length"}
 
 
-def _week_figures(services: Services, user: Principal, patient: PatientRow) -> tuple[int, int]:
-    today = date.today()
-    plan = services.clinic.plan(user, patient.id)
-    since = today - timedelta(days=today.weekday())
-    from datetime import datetime, time
+@dataclass(frozen=True, slots=True)
+class _ListRow:
+    this_week: str
+    four_weeks: str
+    last_session: str
 
-    start = datetime.combine(since, time.min).astimezone()
-    sessions = services.store.sessions_of(patient.id, since=start)
-    weeks = adherence(sessions, plan, today=today, weeks=1)
-    return (weeks[-1].done, weeks[-1].planned) if weeks else (0, 0)
+
+def _list_row(services: Services, user: Principal, patient: PatientRow) -> _ListRow:
+    """This week's and the last four weeks' sessions against the plan, and the last one."""
+    today = date.today()
+    since = datetime.combine(today - timedelta(days=today.weekday() + 21), time.min).astimezone()
+    plan = services.clinic.plan_history(user, patient.id)
+    sessions = services.store.sessions_of(patient.id, since=since)
+    weeks = adherence(sessions, plan, today=today, weeks=4)
+    week = weeks[-1]
+    share = adherence_share(weeks)
+    done = [s for s in sessions if s.reps]
+    last = max((s.started_at for s in done), default=None)
+    return _ListRow(
+        this_week=f"{week.done} of {week.planned}" if week.planned else "no plan",
+        four_weeks="-" if share is None else f"{share:.0%}",
+        last_session=last.astimezone().strftime("%Y-%m-%d") if last else "none yet",
+    )
 
 
 def _patient_list(services: Services, user: Principal) -> None:
@@ -60,13 +75,15 @@ def _patient_list(services: Services, user: Principal) -> None:
     else:
         rows = []
         for p in patients:
-            done, planned = _week_figures(services, user, p)
+            row = _list_row(services, user, p)
             rows.append(
                 {
                     "Patient": p.name,
                     "Affected side": p.affected_side or "-",
-                    "This week": f"{done} of {planned}" if planned else "no plan",
-                    "Signed in": "yes" if p.login_name else "not yet",
+                    "Sessions this week": row.this_week,
+                    "Last 4 weeks": row.four_weeks,
+                    "Last session": row.last_session,
+                    "Own login": "yes" if p.login_name else "not yet",
                 }
             )
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
@@ -191,9 +208,32 @@ def _plan_tab(services: Services, user: Principal, patient: PatientRow) -> None:
             st.rerun()
 
 
+def _adherence_chart(weeks: list[WeekAdherence]) -> alt.Chart:
+    rows = [
+        {"week": f"{w.week_start:%d %b}", "what": what, "sessions": n}
+        for w in weeks
+        for what, n in (("planned", w.planned), ("done", w.done))
+    ]
+    order = [f"{w.week_start:%d %b}" for w in weeks]
+    return (
+        alt.Chart(pd.DataFrame(rows))
+        .mark_bar()
+        .encode(
+            x=alt.X("week:N", title="Week starting", sort=order, axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("what:N", sort=["planned", "done"]),
+            y=alt.Y("sessions:Q", title="Sessions", axis=alt.Axis(tickMinStep=1)),
+            color=alt.Color("what:N", title="", sort=["planned", "done"]),
+            tooltip=["week:N", "what:N", "sessions:Q"],
+        )
+        .properties(height=220)
+    )
+
+
 def _trend_chart(points: list[dict[str, object]], unit: str) -> alt.LayerChart:
     df = pd.DataFrame(points)
-    base = alt.Chart(df).encode(x=alt.X("date:T", title="Session"))
+    base = alt.Chart(df).encode(
+        x=alt.X("date:T", title="Session", axis=alt.Axis(format="%d %b", labelAngle=0))
+    )
     band = base.mark_area(opacity=0.25).encode(
         y=alt.Y("low:Q", title=f"Range ({unit})"), y2="high:Q"
     )
@@ -215,22 +255,7 @@ def _progress_tab(services: Services, user: Principal, patient: PatientRow) -> N
             if share is not None
             else "**Adherence:** no plan in this period."
         )
-        st.altair_chart(
-            alt.Chart(
-                pd.DataFrame(
-                    [{"week": w.week_start, "done": w.done, "planned": w.planned} for w in weeks]
-                )
-            )
-            .transform_fold(["done", "planned"], as_=["what", "sessions"])
-            .mark_bar()
-            .encode(
-                x=alt.X("week:T", title="Week"),
-                y=alt.Y("sessions:Q", title="Sessions"),
-                xOffset="what:N",
-                color=alt.Color("what:N", title=""),
-            ),
-            width="stretch",
-        )
+        st.altair_chart(_adherence_chart(weeks), width="stretch")
     if not sessions:
         st.info("No sessions yet.")
         return
