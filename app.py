@@ -50,7 +50,6 @@ def _pages() -> list[st.Page]:
             "coach/ui/pages/patients.py", "Patients", ":material/groups:", "patients", default=True
         )
         return [patients, REVIEW, LIBRARY, SETTINGS, SIGNIN]
-    # Patients and guests: the same pages (a guest's sessions are not stored).
     exercise = _page(
         "coach/ui/pages/exercise.py",
         "Exercise",
@@ -58,7 +57,12 @@ def _pages() -> list[st.Page]:
         "exercise",
         default=True,
     )
-    return [exercise, REVIEW, GAIT, LIBRARY, SETTINGS, SIGNIN]
+    if user is not None and user.role is Role.PATIENT:
+        history = _page(
+            "coach/ui/pages/history.py", "My progress", ":material/trending_up:", "progress"
+        )
+        return [exercise, history, REVIEW, GAIT, LIBRARY, SETTINGS, SIGNIN]
+    return [exercise, REVIEW, GAIT, LIBRARY, SETTINGS, SIGNIN]  # guests: nothing is stored
 
 
 st.navigation(_pages()).run()

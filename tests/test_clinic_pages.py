@@ -170,3 +170,27 @@ def test_records_out_of_reach_leave_the_coach_working(
     _ok(at)
     errors = "\n".join(str(e.value) for e in at.error)
     assert "records cannot be reached" in errors and "COACH_" not in errors
+
+
+def test_patient_sees_their_own_progress_and_sessions(clinic: Services) -> None:
+    from tests.test_services import _report
+
+    ann = clinic.clinic.sign_in_therapist("ann@clinic.example", PASSWORD)
+    mine = clinic.clinic.add_patient(ann, "Maria Lopez", "right")
+    other = clinic.clinic.add_patient(ann, "Someone Else", "left")
+    clinic.clinic.set_prescription(ann, mine.patient.id, Prescription("range_of_motion", 1, 10))
+    clinic.sessions.save_analysis(ann, mine.patient.id, _report(), "mine.mp4")
+    clinic.sessions.save_analysis(ann, other.patient.id, _report(), "theirs.mp4")
+    clinic.clinic.add_note(ann, mine.patient.id, "private therapist note")
+    at = _app()
+    at.run()
+    at.switch_page(SIGNIN).run()
+    _by_label(at.text_input, "Invitation code from your therapist").input(mine.invite_code)
+    _by_label(at.button, "Sign in with my code").click().run()
+    at.switch_page("coach/ui/pages/history.py").run()
+    _ok(at)
+    text = _texts(at)
+    assert "Adherence, last 8 weeks" in text and "Ankle range of motion" in text
+    assert "Someone Else" not in text and "private therapist note" not in text
+    [picker] = [s for s in at.selectbox if s.label == "Open a session"]
+    assert len(picker.options) == 1  # their one session, not the other patient's

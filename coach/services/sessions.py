@@ -267,6 +267,16 @@ class SessionService:
         self.store.audit(actor.role.value, actor.id, "view", "sessions", patient.id)
         return self.store.sessions_of(patient.id, since=since, until=until)
 
+    def recent(self, actor: Principal, patient_id: str, since: datetime) -> list[SessionRecord]:
+        """Sessions since a moment, for list figures (access checked; not a "view" in the
+        audit log, which records opening a patient's history)."""
+        patient = patient_for(self.store, actor, patient_id)
+        return self.store.sessions_of(patient.id, since=since)
+
+    def walks(self, actor: Principal, patient_id: str) -> list[GaitRecord]:
+        patient = patient_for(self.store, actor, patient_id)
+        return self.store.gait_of(patient.id)
+
     def session(self, actor: Principal, session_id: str) -> SessionRecord:
         """One stored session with its trace, if `actor` may see its patient."""
         record = self.store.session(session_id) if session_id else None

@@ -54,7 +54,7 @@ def _list_row(services: Services, user: Principal, patient: PatientRow) -> _List
     today = date.today()
     since = datetime.combine(today - timedelta(days=today.weekday() + 21), time.min).astimezone()
     plan = services.clinic.plan_history(user, patient.id)
-    sessions = services.store.sessions_of(patient.id, since=since)
+    sessions = services.sessions.recent(user, patient.id, since)
     weeks = adherence(sessions, plan, today=today, weeks=4)
     week = weeks[-1]
     share = adherence_share(weeks)
@@ -243,7 +243,7 @@ def _trend_chart(points: list[dict[str, object]], unit: str) -> alt.LayerChart:
     return band + line
 
 
-def _progress_tab(services: Services, user: Principal, patient: PatientRow) -> None:
+def progress_section(services: Services, user: Principal, patient: PatientRow) -> None:
     sessions = services.sessions.history(user, patient.id)
     plan = services.clinic.plan_history(user, patient.id)
     today = date.today()
@@ -295,7 +295,12 @@ def _progress_tab(services: Services, user: Principal, patient: PatientRow) -> N
             )
             st.caption(f"Shaded: the measurement uncertainty. First sessions to latest: {verdict}.")
     cues = recent_cues(sessions, top=5, since=today - timedelta(days=28))
-    st.markdown("**What the patient was corrected on most (last 4 weeks)**")
+    own = user.role is Role.PATIENT
+    st.markdown(
+        "**What the coach corrected most (last 4 weeks)**"
+        if own
+        else "**What the patient was corrected on most (last 4 weeks)**"
+    )
     if cues:
         st.dataframe(
             pd.DataFrame({"Cue": [cue_label(c) for c, _ in cues], "Times": [n for _, n in cues]}),
@@ -303,7 +308,7 @@ def _progress_tab(services: Services, user: Principal, patient: PatientRow) -> N
         )
     else:
         st.caption("No corrections.")
-    gait = services.store.gait_of(patient.id)
+    gait = services.sessions.walks(user, patient.id)
     if gait:
         st.markdown("**Walking**")
         st.dataframe(
@@ -322,7 +327,7 @@ def _progress_tab(services: Services, user: Principal, patient: PatientRow) -> N
         )
 
 
-def _sessions_tab(services: Services, user: Principal, patient: PatientRow) -> None:
+def sessions_section(services: Services, user: Principal, patient: PatientRow) -> None:
     sessions = list(reversed(services.sessions.history(user, patient.id)))
     if not sessions:
         st.info("No sessions yet.")
@@ -444,7 +449,7 @@ def render() -> None:
     tabs = st.tabs(["Plan", "Progress", "Sessions", "Report", "Notes", "Data"])
     for tab, body in zip(
         tabs,
-        (_plan_tab, _progress_tab, _sessions_tab, _report_tab, _notes_tab, _data_tab),
+        (_plan_tab, progress_section, sessions_section, _report_tab, _notes_tab, _data_tab),
         strict=True,
     ):
         with tab:
