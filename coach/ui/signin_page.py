@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
-from coach.accounts import Role
+from coach.accounts import Principal, Role
 from coach.services.access import AccessDenied
 from coach.services.clinic import InputProblem
 from coach.ui.auth import current_user, get_services, sign_in, sign_out
@@ -33,6 +35,27 @@ def _signed_in_view() -> None:
         st.rerun()
 
 
+def _attempt(sign: Callable[[], Principal]) -> None:
+    """Sign in with what `sign` returns, or say in words why not."""
+    try:
+        principal = sign()
+    except AccessDenied as exc:
+        st.error(str(exc))
+        return
+    sign_in(principal)
+    st.rerun()
+
+
+def _password_form(
+    key: str, login_label: str, max_chars: int, check: Callable[[str, str], Principal]
+) -> None:
+    with st.form(f"{key}_form"):
+        login = st.text_input(login_label, max_chars=max_chars)
+        password = st.text_input("Password", type="password", key=f"{key}_pw")
+        if st.form_submit_button("Sign in"):
+            _attempt(lambda: check(login, password))
+
+
 def render() -> None:
     st.title("Sign in")
     if st.session_state.pop("coach_signed_out_idle", False):
@@ -46,30 +69,10 @@ def render() -> None:
         with st.form("coach_code_form"):
             code = st.text_input("Invitation code from your therapist", max_chars=40)
             if st.form_submit_button("Sign in with my code"):
-                try:
-                    sign_in(clinic.sign_in_patient_code(code))
-                    st.rerun()
-                except AccessDenied as exc:
-                    st.error(str(exc))
-        with st.form("coach_patient_form"):
-            login = st.text_input("Or your login name", max_chars=60)
-            pw = st.text_input("Password", type="password", key="coach_patient_pw")
-            if st.form_submit_button("Sign in"):
-                try:
-                    sign_in(clinic.sign_in_patient(login, pw))
-                    st.rerun()
-                except AccessDenied as exc:
-                    st.error(str(exc))
+                _attempt(lambda: clinic.sign_in_patient_code(code))
+        _password_form("coach_patient", "Or your login name", 60, clinic.sign_in_patient)
     with therapist_tab:
-        with st.form("coach_therapist_form"):
-            email = st.text_input("Email", max_chars=254)
-            pw = st.text_input("Password", type="password", key="coach_therapist_pw")
-            if st.form_submit_button("Sign in"):
-                try:
-                    sign_in(clinic.sign_in_therapist(email, pw))
-                    st.rerun()
-                except AccessDenied as exc:
-                    st.error(str(exc))
+        _password_form("coach_therapist", "Email", 254, clinic.sign_in_therapist)
         st.caption(
             "Therapist accounts are made by the clinic's administrator: "
             "`python -m coach therapist add EMAIL --name NAME`."
