@@ -337,3 +337,19 @@ def test_a_walk_is_saved_as_a_gait_record(services: Services) -> None:
     assert stored == record
     assert stored.flags == ("low_toe_clearance", "foot_slap") and stored.cadence_spm == 96.4
     assert stored.measures["valid_steps"] == 12.0
+
+
+def test_patient_details_change_and_duplicates_are_refused(services: Services) -> None:
+    ann = _therapist(services, "ann@clinic.example")
+    p = services.clinic.add_patient(ann, "Maria", "right").patient
+    services.clinic.add_patient(ann, "Ana", None)
+    changed = services.clinic.update_patient(ann, p.id, name="Maria Lopez")
+    assert changed.name == "Maria Lopez" and changed.affected_side == "right"
+    assert services.clinic.update_patient(ann, p.id, side="left").affected_side == "left"
+    from coach.storage.database import DuplicateError
+
+    with pytest.raises(DuplicateError):
+        services.clinic.update_patient(ann, p.id, name="ana")
+    bob = _therapist(services, "bob@clinic.example")
+    with pytest.raises(AccessDenied):
+        services.clinic.update_patient(bob, p.id, name="Taken over")

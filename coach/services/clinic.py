@@ -241,11 +241,16 @@ class ClinicService:
         self, actor: Principal, patient_id: str, *, name: str | None = None, side: str | None = None
     ) -> PatientRow:
         patient = patient_for(self.store, actor, patient_id, change=True)
-        self.store.update_patient(
-            patient.id,
-            name=clean_name(name) if name is not None else None,
-            affected_side=_side(side) if side is not None else None,
-        )
+        if side is None:  # not given: the side stays as it is
+            self.store.update_patient(
+                patient.id, name=clean_name(name) if name is not None else None
+            )
+        else:
+            self.store.update_patient(
+                patient.id,
+                name=clean_name(name) if name is not None else None,
+                affected_side=_side(side),
+            )
         self.store.audit(actor.role.value, actor.id, "change", "patient", patient.id, "details")
         updated = self.store.patient(patient.id)
         assert updated is not None

@@ -401,6 +401,23 @@ def _notes_tab(services: Services, user: Principal, patient: PatientRow) -> None
 def _data_tab(services: Services, user: Principal, patient: PatientRow) -> None:
     import json
 
+    with st.form("coach_patient_details"):
+        st.markdown("**Details**")
+        name = st.text_input("Name", patient.name, max_chars=120)
+        sides = ["left", "right"]
+        side = st.radio(
+            "Affected side",
+            sides,
+            index=sides.index(patient.affected_side) if patient.affected_side else None,
+            horizontal=True,
+        )
+        if st.form_submit_button("Save details"):
+            try:
+                services.clinic.update_patient(user, patient.id, name=name, side=side)
+                st.rerun()
+            except (InputProblem, StorageError) as exc:
+                st.error(str(exc))
+
     if st.button("Prepare the data export (JSON)", key="coach_export"):
         doc = services.clinic.export_patient(user, patient.id)
         st.session_state["coach_export_doc"] = (patient.id, json.dumps(doc, indent=2))
