@@ -83,9 +83,10 @@ def _therapist_adds_patient_and_plan(page: Any, url: str, exercise_name: str, re
     _choose(page, "Open a patient", "Maria Lopez")
     _wait_text(page, "No exercises prescribed yet.")
     _choose(page, "Exercise", exercise_name)
-    page.get_by_label("Sets").fill("1")
-    page.get_by_label("Reps").fill(str(reps))
-    page.get_by_label("Days a week").fill("5")
+    for label, value in (("Sets", "1"), ("Reps", str(reps)), ("Days a week", "5")):
+        field = page.get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Tab")  # a number input takes its value when it loses focus
     page.get_by_role("button", name="Save to plan").click()
     _wait_text(page, "Saved:")
     return code
