@@ -69,7 +69,9 @@ def _choose(page: Any, label: str, option: str) -> None:
     page.get_by_role("option", name=option).first.click()
 
 
-def _therapist_adds_patient_and_plan(page: Any, url: str, exercise_name: str, reps: int) -> str:
+def _therapist_adds_patient_and_plan(
+    page: Any, url: str, exercise_name: str, default_sets: int, reps: int
+) -> str:
     """In the browser: sign in, add Maria, prescribe; returns her invitation code."""
     _sign_in_therapist(page, url)
     page.goto(f"{url}/", wait_until="domcontentloaded")  # Patients: the therapist's default
@@ -83,6 +85,13 @@ def _therapist_adds_patient_and_plan(page: Any, url: str, exercise_name: str, re
     _choose(page, "Open a patient", "Maria Lopez")
     _wait_text(page, "No exercises prescribed yet.")
     _choose(page, "Exercise", exercise_name)
+    # The exercise's own form replaces the previous one (a different default dose): wait
+    # until only it is left.
+    page.wait_for_function(
+        "(sets) => { const f = document.querySelectorAll('input[aria-label=\"Sets\"]');"
+        " return f.length === 1 && f[0].value === sets; }",
+        arg=str(default_sets),
+    )
     for label, value in (("Sets", "1"), ("Reps", str(reps)), ("Days a week", "5")):
         field = page.get_by_label(label, exact=True)
         field.fill(value)
@@ -99,14 +108,17 @@ def test_patient_session_reaches_the_therapist_dashboard_and_report(tmp_path: Pa
     services = build_services(AppConfig(data_dir=data_dir))
     services.clinic.add_therapist(ADMIN, "ann@clinic.example", "Ann Smith", PASSWORD)
     ann = services.clinic.sign_in_therapist("ann@clinic.example", PASSWORD)
-    exercise_name = services.sessions.exercises()[params.exercise].name
+    exercise = services.sessions.exercises()[params.exercise]
+    exercise_name = exercise.name
+    first = next(iter(services.sessions.exercises().values()))
+    assert first.dose.sets != exercise.dose.sets  # the test can tell the two forms apart
     camera = make_fake_camera(params.clip, tmp_path)
     env = {"COACH_DATA_DIR": str(data_dir), "COACH_DATABASE_URL": ""}
     try:
         with StreamlitServer(tmp_path / "server.log", env=env) as server:
             with chromium_page(camera.path, tmp_path / "profile-therapist") as page:
                 code = _therapist_adds_patient_and_plan(
-                    page, server.url, exercise_name, params.reps
+                    page, server.url, exercise_name, exercise.dose.sets, params.reps
                 )
             [patient] = services.clinic.patients(ann)
             pid = patient.id
