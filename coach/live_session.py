@@ -169,8 +169,8 @@ class SessionPlan:
 
     @staticmethod
     def from_exercise(exercise: Exercise) -> SessionPlan:
-        dose = exercise.dose
-        return SessionPlan(max(1, dose.sets), max(1, dose.reps), max(0.0, dose.rest_s))
+        dose = dose_of(exercise)
+        return SessionPlan(dose.sets, dose.reps, dose.rest_s)
 
     def set_of_next_rep(self, reps_done: int) -> int:
         """The set a rep starting now belongs to (a rep during a rest starts the next set)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 from coach.accounts import (
     Principal,
@@ -29,6 +29,7 @@ from coach.records import SessionRecord, utc_now
 from coach.services.access import AccessDenied, patient_for, require_therapist
 from coach.services.config import AppConfig
 from coach.storage.store import NoteRow, PatientRow, Store, TherapistRow
+from coach.trends import week_start
 
 MAX_NAME = 120
 SIGNIN_FAILED = "The email or password is not right."
@@ -324,8 +325,8 @@ class ClinicService:
         """The plan with the doses resolved and what was done this week and today."""
         patient = patient_for(self.store, actor, patient_id)
         now_local = self.clock().astimezone()
-        week_start = _week_start(now_local.date())
-        since = datetime.combine(week_start, datetime.min.time()).astimezone()
+        monday = week_start(now_local.date())
+        since = datetime.combine(monday, datetime.min.time()).astimezone()
         done = self.store.sessions_of(patient.id, since=since)
         library = self.exercises()
         items = []
@@ -416,7 +417,3 @@ def _side(side: str | None) -> str | None:
     if s not in SIDES:
         raise InputProblem("The affected side must be left or right.")
     return s
-
-
-def _week_start(day: date) -> date:
-    return day - timedelta(days=day.weekday())

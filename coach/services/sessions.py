@@ -29,9 +29,9 @@ from coach.events import (
     SessionStarted,
     WarningRaised,
 )
-from coach.exercise import Exercise
+from coach.exercise import Exercise, Signal
 from coach.gait.report import gait_record
-from coach.live_session import LiveSession, dose_of, unit_of
+from coach.live_session import SAMPLE_EVERY_S, LiveSession, SessionPlan, dose_of, unit_of
 from coach.pose import PoseEstimator
 from coach.pose_models import RECORDED_MODEL
 from coach.prescription import Prescription, effective_exercise
@@ -215,8 +215,9 @@ class SessionService:
         recording, kept only because the patient opted in for this session."""
         patient = patient_for(self.store, actor, patient_id, change=actor.role is not Role.PATIENT)
         exercise, prescription = self.effective(patient.id, report.exercise.id)
-        record = report_record(
-            report_to_record_input(report, exercise),
+        record = analysis_record(
+            report,
+            exercise,
             patient_id=patient.id,
             started_at=self.clock(),
             prescription=prescription,
@@ -289,72 +290,58 @@ class SessionService:
         return record
 
 
-def report_to_record_input(report: AnalysisReport, exercise: Exercise) -> SessionRecord:
-    """A recorded-video analysis as the one record model (no patient yet)."""
-    angles: list[RepAngle | None] = list(report.rep_angles)
-    angles += [None] * (len(report.reps) - len(angles))
-    reps = []
-    for rep, angle in zip(report.reps, angles, strict=False):
-        reps.append(
-            RepRecord(
-                number=rep.index,
-                set_no=min(exercise.dose.sets, (rep.index - 1) // max(1, exercise.dose.reps) + 1),
-                start_s=rep.start_s,
-                end_s=rep.end_s,
-                peak=exercise.from_excursion(rep.peak, 0.0),
-                range=rep.rom,
-                hold_s=rep.hold_s,
-                reached_target=rep.reached_target,
-                peak_deg=angle.peak_deg if angle is not None else None,
-                rom_deg=angle.rom_deg if angle is not None else None,
-            )
-        )
-    step = 0.1
-    trace: list[TraceFrame] = []
-    last = -1e9
-    for p in report.series:
-        if p.t_s - last >= step:
-            last = p.t_s
-            value = p.ankle_deg if exercise.signal.value == "ankle" else p.excursion
-            trace.append(TraceFrame(p.t_s, value, p.points))
-    sides = [p.side.value for p in report.series if p.side is not None]
-    return SessionRecord(
-        id=uuid.uuid4().hex,
-        patient_id=None,
-        exercise_id=exercise.id,
-        exercise_name=exercise.name,
-        source=SessionSource.VIDEO,
-        started_at=utc_now(),
-        unit=unit_of(exercise),
-        dose=dose_of(exercise),
-        status=SessionStatus.COMPLETED,
-        duration_s=report.duration_s,
-        side=max(set(sides), key=sides.count) if sides else None,
-        camera=report.camera_view.value if report.camera_view is not None else None,
-        neutral_deg=report.neutral_deg,
-        reps=tuple(reps),
-        cues=tuple(CueRecord(c.t_s, c.id, dict(c.params)) for c in report.cues),
-        warnings=tuple(report.warnings),
-        trace=tuple(trace),
-    )
-
-
-def report_record(
-    record: SessionRecord,
+def analysis_record(
+    report: AnalysisReport,
+    exercise: Exercise,
     *,
     patient_id: str,
     started_at: datetime,
     prescription: Prescription | None,
     source_name: str,
 ) -> SessionRecord:
-    dose = record.dose
-    if prescription is not None:
-        dose = replace(dose, per_week=prescription.per_week)
-    return replace(
-        record,
+    """A recorded-video analysis as the one record model, in the patient's history."""
+    angles: list[RepAngle | None] = list(report.rep_angles)
+    angles += [None] * (len(report.reps) - len(angles))
+    plan = SessionPlan.from_exercise(exercise)
+    reps = tuple(
+        RepRecord(
+            number=rep.index,
+            set_no=plan.set_of_next_rep(rep.index - 1),
+            start_s=rep.start_s,
+            end_s=rep.end_s,
+            peak=exercise.from_excursion(rep.peak, 0.0),
+            range=rep.rom,
+            hold_s=rep.hold_s,
+            reached_target=rep.reached_target,
+            peak_deg=angle.peak_deg if angle is not None else None,
+            rom_deg=angle.rom_deg if angle is not None else None,
+        )
+        for rep, angle in zip(report.reps, angles, strict=False)
+    )
+    trace: list[TraceFrame] = []
+    for p in report.series:  # thinned as a live session's trace is
+        if not trace or p.t_s - trace[-1].t_s >= SAMPLE_EVERY_S:
+            value = p.ankle_deg if exercise.signal is Signal.ANKLE else p.excursion
+            trace.append(TraceFrame(p.t_s, value, p.points))
+    sides = [p.side.value for p in report.series if p.side is not None]
+    return SessionRecord(
+        id=uuid.uuid4().hex,
         patient_id=patient_id,
-        started_at=started_at,
-        prescription_id=prescription.id if prescription else None,
+        exercise_id=exercise.id,
+        exercise_name=exercise.name,
+        source=SessionSource.VIDEO,
         source_name=source_name,
-        dose=dose,
+        started_at=started_at,
+        unit=unit_of(exercise),
+        dose=dose_of(exercise, prescription.per_week if prescription else None),
+        prescription_id=prescription.id if prescription else None,
+        status=SessionStatus.COMPLETED,
+        duration_s=report.duration_s,
+        side=max(set(sides), key=sides.count) if sides else None,
+        camera=report.camera_view.value if report.camera_view is not None else None,
+        neutral_deg=report.neutral_deg,
+        reps=reps,
+        cues=tuple(CueRecord(c.t_s, c.id, dict(c.params)) for c in report.cues),
+        warnings=tuple(report.warnings),
+        trace=tuple(trace),
     )
