@@ -39,6 +39,7 @@ from coach.wording import cue_label
 
 PATIENT_PARAM = "patient"
 NEW_CODE_KEY = "coach_new_invite"
+SAVED_KEY = "coach_plan_saved"
 UNIT_WORDS = {Unit.DEG.value: "°", Unit.PCT_SHANK.value: "% of shin length"}
 
 
@@ -122,6 +123,9 @@ def _patient_list(services: Services, user: Principal) -> None:
 def _plan_tab(services: Services, user: Principal, patient: PatientRow) -> None:
     library = get_exercises()
     plan = services.clinic.plan(user, patient.id)
+    saved = st.session_state.pop(SAVED_KEY, None)
+    if saved:
+        st.success(saved)
     if plan:
         st.dataframe(
             pd.DataFrame(
@@ -185,7 +189,9 @@ def _plan_tab(services: Services, user: Principal, patient: PatientRow) -> None:
                     notes=notes,
                 )
                 services.clinic.set_prescription(user, patient.id, rx)
-                st.success(f"Saved: {ex.name}, {rx.sets} x {rx.reps}.")
+                # Shown after the rerun that redraws the plan table (a message written
+                # just before st.rerun would vanish with it).
+                st.session_state[SAVED_KEY] = f"Saved: {ex.name}, {rx.sets} x {rx.reps}."
                 st.rerun()
             except DoseError as exc:
                 st.error(f"Please check {exc.field.replace('_', ' ')}: it {exc.problem}.")
