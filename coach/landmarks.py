@@ -7,6 +7,7 @@ MediaPipe results are converted into these once, at the adapter boundary
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
@@ -122,15 +123,23 @@ class Keypoint:
 
 @dataclass(frozen=True, slots=True)
 class Pose:
-    """One detected person in one frame, in pixel coordinates."""
+    """One detected person in one frame, in pixel coordinates.
+
+    `world` holds MediaPipe's world landmarks (metres, origin between the hips) when the
+    model gave them; nothing counts with them yet, but they travel with the pose so both
+    pose paths (server model, browser model) carry the same data.
+    """
 
     keypoints: tuple[Keypoint, ...]
     width: int
     height: int
+    world: tuple[tuple[float, float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.keypoints) != len(Landmark):
             raise ValueError(f"a pose needs {len(Landmark)} keypoints, got {len(self.keypoints)}")
+        if self.world is not None and len(self.world) != len(Landmark):
+            raise ValueError(f"a pose needs {len(Landmark)} world points, got {len(self.world)}")
 
     def __getitem__(self, landmark: Landmark) -> Keypoint:
         return self.keypoints[landmark]
@@ -142,13 +151,18 @@ class Pose:
 
     @staticmethod
     def from_normalized(
-        points: list[tuple[float, float, float, float, float]], width: int, height: int
+        points: Sequence[tuple[float, float, float, float, float]],
+        width: int,
+        height: int,
+        world: Sequence[tuple[float, float, float]] | None = None,
     ) -> Pose:
-        """Build from (x, y, z, visibility, presence) tuples with x, y in [0, 1]."""
+        """Build from (x, y, z, visibility, presence) tuples with x, y in [0, 1] (and world
+        points in metres), as both MediaPipe APIs give them."""
         return Pose(
             tuple(Keypoint(x * width, y * height, z * width, v, p) for x, y, z, v, p in points),
             width,
             height,
+            tuple((float(x), float(y), float(z)) for x, y, z in world) if world else None,
         )
 
 

@@ -10,9 +10,10 @@ What happens leaves as typed events (`coach.events`) on the session's `bus`: the
 session log and the spoken audio subscribe here; the page adds the storage recorder.
 Prompts, cues and announcements are ids with parameters; `coach.wording` words them.
 
-Stages: SETUP (guide the patient until the view is usable) -> CALIBRATING (optional:
-capture the foot's neutral while it is still) -> COUNTING <-> RESTING (between sets)
--> DONE (all sets finished; further reps are still logged).
+Stages: COUNTDOWN (optional: a few seconds for the patient who pressed Start to get
+back to the chair) -> SETUP (guide the patient until the view is usable) -> CALIBRATING
+(optional: capture the foot's neutral while it is still) -> COUNTING <-> RESTING
+(between sets) -> DONE (all sets finished; further reps are still logged).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import math
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -75,10 +76,19 @@ SAMPLE_EVERY_S = 0.1
 ANGLE_MEMORY_S = 120.0
 """How far back the per-frame angles are kept to find a finished rep's peak in degrees."""
 
+COUNTDOWN_TICKS = 3
+"""The countdown's last this many whole seconds are said out loud (3, 2, 1): a number
+every second of a longer countdown would be noise while the patient walks back."""
+
+TIME_EPS_S = 1e-6
+"""Slack for comparing session times, so float noise in frame times (30 x 1/30 s is not
+always exactly 1.0) never adds a frame or a second to the countdown."""
+
 Params = Mapping[str, float | str]
 
 
 class Stage(StrEnum):
+    COUNTDOWN = "countdown"
     SETUP = "setup"
     CALIBRATING = "calibrating"
     COUNTING = "counting"
@@ -325,6 +335,8 @@ class LiveSession:
     side: SideChoice = "auto"
     calibrate: bool = True
     calibration_timeout_s: float = 10.0
+    countdown_s: float = 0.0
+    """Seconds to get into place before the set-up check starts (0: check at once)."""
     bus: EventBus = field(default_factory=EventBus)
     log: SessionLog = field(init=False)
     plan: SessionPlan = field(init=False)
@@ -343,17 +355,22 @@ class LiveSession:
     _warned: set[str] = field(default_factory=set, init=False)
     _started: bool = field(default=False, init=False)
     _offset_s: float = field(default=0.0, init=False)
+    _last_tick: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
+        if not math.isfinite(self.countdown_s) or self.countdown_s < 0:
+            raise ValueError(f"The countdown must be 0 or more seconds (got {self.countdown_s!r}).")
+        if self.countdown_s > 0:
+            self.stage = Stage.COUNTDOWN
         self.log = SessionLog(self.exercise)
         self.plan = SessionPlan.from_exercise(self.exercise)
         self.bus.subscribe(self.log.on_event)
         self.bus.subscribe(self.audio.on_event)
         # The set-up stage uses its own processor (view check and side only); counting
         # starts on a fresh one so nothing seen while the patient was settling counts.
-        self._proc = FrameProcessor(self.exercise, side=self.side, auto_neutral=False)
+        self._proc = self._setup_processor()
         self._status = LiveStatus(
-            Stage.SETUP,
+            self.stage,
             "press_start",
             0.0,
             0,
@@ -396,10 +413,12 @@ class LiveSession:
         self._warned = set(record.warnings)
         self._offset_s = record.duration_s + 1.0
         self._started = True  # the recorder already has the session
+        # The countdown stays: after a reload the patient has to get back into place too.
 
     def skip_calibration(self, t_s: float) -> None:
-        """Start counting now with an automatic neutral (the patient chose not to wait)."""
-        if self.stage in (Stage.SETUP, Stage.CALIBRATING):
+        """Start counting now with an automatic neutral (the patient chose not to wait);
+        also during the countdown, for a patient who is already in place."""
+        if self.stage in (Stage.COUNTDOWN, Stage.SETUP, Stage.CALIBRATING):
             self._start_counting(None, max(t_s, self._status.t_s))
 
     def process_pose(
@@ -413,9 +432,19 @@ class LiveSession:
             self.bus.publish(SessionStarted(t_s, ex.id, ex.name, unit_of(ex).value, dose_of(ex)))
         if self._stage_since is None:
             self._stage_since = t_s
+            if self.stage is Stage.COUNTDOWN:
+                self._last_tick = math.ceil(self.countdown_s - TIME_EPS_S)
+                self.bus.publish(Announcement(t_s, "countdown", {"seconds": self._last_tick}))
+        if not self.ended and self._countdown_over(t_s):
+            # The set-up check starts on a fresh processor: the side and view it saw
+            # while the patient walked back must not decide anything.
+            self._proc = self._setup_processor()
+            self._enter(Stage.SETUP, t_s)
         result = self._proc.process_pose(pose, t_s)
         if self.ended:
             return result
+        if self.stage is Stage.COUNTDOWN:
+            return self._step_countdown(result, t_s)
         if self.stage is Stage.SETUP:
             self._step_setup(result, t_s, brightness)
         elif self.stage is Stage.CALIBRATING:
@@ -425,6 +454,41 @@ class LiveSession:
         return result
 
     # -- stages -----------------------------------------------------------------------------
+
+    def _setup_processor(self) -> FrameProcessor:
+        return FrameProcessor(self.exercise, side=self.side, auto_neutral=False)
+
+    def _countdown_over(self, t_s: float) -> bool:
+        """The countdown has run its seconds of the session timeline (not frames: a slow
+        or dropping camera must not make it longer or shorter)."""
+        if self.stage is not Stage.COUNTDOWN or self._stage_since is None:
+            return False
+        return t_s - self._stage_since >= self.countdown_s - TIME_EPS_S
+
+    def _step_countdown(self, result: FrameResult, t_s: float) -> FrameResult:
+        """Time to get into place: only the seconds left (and the last ones said), nothing
+        checked or counted; the frame's result is returned without cues or reps, so an
+        overlay drawn from it shows the leg and nothing to act on."""
+        started = self._stage_since if self._stage_since is not None else t_s
+        elapsed = t_s - started
+        seconds = max(1, math.ceil(self.countdown_s - elapsed - TIME_EPS_S))
+        if seconds < self._last_tick:
+            # Seconds skipped by a gap in the frames are not said late: only the current one.
+            self._last_tick = seconds
+            if seconds <= COUNTDOWN_TICKS:
+                self.bus.publish(Announcement(t_s, "countdown_tick", {"seconds": seconds}))
+        quiet = replace(
+            result,
+            reps=0,
+            hold_s=0.0,
+            new_rep=None,
+            cue=None,
+            active_cue=None,
+            counting_issue=None,
+        )
+        progress = min(1.0, max(0.0, elapsed / self.countdown_s))
+        self._publish(quiet, t_s, "countdown", progress, {"seconds": seconds})
+        return quiet
 
     def _step_setup(self, result: FrameResult, t_s: float, brightness: float | None) -> None:
         check = self._setup.update(t_s, result.view, brightness)
@@ -632,7 +696,7 @@ class SessionClock:
         if frame_time_s is None:
             t = since_start
         else:
-            if stream is not self._stream:
+            if stream != self._stream:  # equal ids (the browser's stream names) are one stream
                 self._stream = stream
                 self._offset = max(since_start, self._last + 0.001) - frame_time_s
             t = frame_time_s + self._offset

@@ -305,7 +305,8 @@ def _to_pose(result: mp_pose.PoseLandmarkerResult, width: int, height: int) -> P
 def _to_poses(result: mp_pose.PoseLandmarkerResult, width: int, height: int) -> list[Pose]:
     """Every complete person in a result, as pixel-coordinate `Pose`s."""
     out = []
-    for landmarks in result.pose_landmarks or []:
+    worlds = result.pose_world_landmarks or []
+    for i, landmarks in enumerate(result.pose_landmarks or []):
         if len(landmarks) != len(Landmark) or any(lm.x is None or lm.y is None for lm in landmarks):
             log.warning("ignoring an incomplete pose result (%d landmarks)", len(landmarks))
             continue
@@ -313,5 +314,11 @@ def _to_poses(result: mp_pose.PoseLandmarkerResult, width: int, height: int) -> 
             (float(lm.x), float(lm.y), _value(lm.z), _value(lm.visibility), _value(lm.presence))
             for lm in landmarks
         ]
-        out.append(Pose.from_normalized(points, width, height))
+        world = worlds[i] if i < len(worlds) else None
+        world_points = (
+            [(_value(p.x), _value(p.y), _value(p.z)) for p in world]
+            if world is not None and len(world) == len(Landmark)
+            else None
+        )
+        out.append(Pose.from_normalized(points, width, height, world_points))
     return out

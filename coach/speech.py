@@ -16,6 +16,12 @@ from coach.wording import cue_sentence, prompt_sentence
 SPEECH_GAP_S = 3.0
 """Minimum time between two spoken messages, so the patient is never talked over."""
 
+BRIEF_ANNOUNCEMENTS = frozenset({"countdown_tick"})
+"""Announcements of a single word (the countdown's "3", "2", "1"), a second apart: the
+cooldown would swallow all but the first, and marking them important would let a late
+number play after the moment has passed. So they skip the cooldown (and start none) and
+are not important: the browser drops one that would talk over another sentence."""
+
 
 @dataclass(frozen=True, slots=True)
 class AudioEvent:
@@ -35,8 +41,9 @@ class AudioQueue:
     Nothing is queued for later here: a cue that would talk over the previous one is
     dropped (the cue arbiter proposes it again if it still applies). Announcements (set
     done, rest over) are few and matter more: they are marked important, and the browser
-    lets them wait for the sentence being spoken instead of dropping them. The page keeps
-    the last `keep` events; the browser plays those it has not played yet.
+    lets them wait for the sentence being spoken instead of dropping them; the brief ones
+    (countdown numbers) are the exception. The page keeps the last `keep` events; the
+    browser plays those it has not played yet.
     """
 
     gap_s: float = SPEECH_GAP_S
@@ -48,8 +55,15 @@ class AudioQueue:
     def beep(self, t_s: float) -> None:
         self._add("beep", "", t_s)
 
-    def say(self, t_s: float, text: str, *, important: bool = False) -> bool:
-        """Queue a sentence unless it would talk over the last one; True if queued."""
+    def say(self, t_s: float, text: str, *, important: bool = False, brief: bool = False) -> bool:
+        """Queue a sentence unless it would talk over the last one; True if queued.
+
+        `brief`: a word said on time or not at all (a countdown number): queued without
+        the cooldown and not starting one, never important.
+        """
+        if brief:
+            self._add("say", text, t_s)
+            return True
         last = self._last_say_t
         if not important and last is not None and t_s - last < self.gap_s:
             return False
@@ -73,4 +87,7 @@ class AudioQueue:
             self.say(event.t_s, cue_sentence(event.cue_id, event.params))
         elif isinstance(event, Announcement):
             text = prompt_sentence(event.prompt_id, event.params)
-            self.say(event.t_s, text, important=True)
+            if event.prompt_id in BRIEF_ANNOUNCEMENTS:
+                self.say(event.t_s, text, brief=True)
+            else:
+                self.say(event.t_s, text, important=True)

@@ -122,6 +122,10 @@ def prompt_sentence(prompt_id: str, params: Params | None = None) -> str:
         return PROMPTS[prompt_id]
     if prompt_id in VIEW_CUES:
         return VIEW_CUES[prompt_id]
+    if prompt_id == "countdown":
+        return f"Get into place: starting in {int(float(p.get('seconds', 0)))} s."
+    if prompt_id == "countdown_tick":
+        return f"{int(float(p.get('seconds', 0)))}"
     if prompt_id == "start":
         first = "Calibrated. " if p.get("calibrated") else ""
         return f"{first}Let's start: {p.get('exercise', 'your exercise')}."

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# On-device pose: npm installs the web Pose Landmarker (web/package-lock.json).
+command -v npm >/dev/null || need+=(nodejs npm)
 # The storage tests start their own throwaway PostgreSQL server (tests/pg_server.py).
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 # The PDF report's Unicode font.

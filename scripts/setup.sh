@@ -25,6 +25,23 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
+# On-device pose: MediaPipe's web Pose Landmarker at the version locked in
+# web/package-lock.json, from the npm registry, published into static/ for the app to
+# serve (coach/web_assets.py). Without npm the app still runs, with server-side pose only.
+if command -v npm >/dev/null; then
+  wstamp="web/node_modules/.installed-lock.sha256"
+  wwant=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat "$wstamp" 2>/dev/null)" != "$wwant" ]; then
+    echo "installing the web pose landmarker pinned in web/package-lock.json ..." >&2
+    (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$wwant" >"$wstamp"
+  fi
+  .venv/bin/python -m coach.web_assets >/dev/null
+else
+  echo "npm not found: live coaching will run the pose model on the server only" \
+    "(install Node.js and npm for on-device pose)" >&2
+fi
+
 # Offline/CI: use a folder of ready model bundles when one sits beside the repo.
 if [ -z "${COACH_MODELS_DIR:-}" ] && [ -d ../shared/models ]; then
   COACH_MODELS_DIR="$(cd ../shared/models && pwd)"

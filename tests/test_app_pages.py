@@ -71,12 +71,15 @@ class FakeStreamer:
 def app(
     *, present: bool = True, playing: bool = False, real_model: bool = False, amplitude: float = 1.0
 ) -> tuple[AppTest, FakeStreamer]:
+    """The app with the server-side camera path (a stand-in WebRTC widget feeding the real
+    video processor) and no get-into-place countdown, so a few seconds of frames count."""
     at = AppTest.from_file(APP, default_timeout=120)
     streamer = FakeStreamer(playing)
     at.session_state[HOOKS_KEY] = AppHooks(
         estimator_factory=None if real_model else (lambda model: FakePose(present, amplitude)),
         streamer=streamer,
     )
+    at.session_state[SETTINGS_KEY] = Settings(pose_mode="server", countdown_s=0.0)
     return at, streamer
 
 

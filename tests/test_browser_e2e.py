@@ -1,11 +1,18 @@
 """The live app in a real browser: headless Chromium with a fake webcam playing a real clip.
 
 `streamlit run app.py` on 127.0.0.1; Chromium (the Debian package, driven by
-Playwright) opens the Exercise page, presses START, and its fake camera plays the clip
-over WebRTC to the server and back. The test asserts that the page's `Reps` metric
-reaches the clip's true count within the clip's first pass and is exactly that count at
-the end of the pass, and that annotated video comes back (the overlay's target gauge
-is read from the returned picture).
+Playwright) opens the Exercise page, presses Start, and its fake camera plays the clip,
+in one of the two pose modes (COACH_E2E_POSE=browser|server; both when unset):
+
+- browser (on-device, the default): MediaPipe's web Pose Landmarker runs in Chromium
+  (WASM) and only landmark batches go up the page's websocket. The test asserts that no
+  RTCPeerConnection is ever made (no video track can reach the server) and reports the
+  bytes sent upstream;
+- server: the picture goes over WebRTC to the server and back with the overlay.
+
+Either way the page's `Reps` metric must reach the clip's true count within the clip's
+first pass and be exactly that count at the end of the pass, and the overlay (its target
+gauge, read from the picture the patient sees) must be drawn.
 
 The clip is converted in setup into an MJPEG file Chromium can play as a camera (much
 smaller than y4m), padded with still frames: some at the start, as a patient sitting
@@ -42,8 +49,9 @@ MODELS = Path(os.environ.get("COACH_MODELS_DIR", REPO.parent / "shared" / "model
 CHROMIUM = os.environ.get("COACH_E2E_CHROMIUM", "/usr/bin/chromium")
 SITECUSTOMIZE = Path(__file__).resolve().parent / "e2e_sitecustomize"
 
-PAD_START_S = 6.0
-"""Still frames before the clip: camera connection, set-up check and calibration."""
+PAD_START_S = 11.0
+"""Still frames before the clip: camera connection, the 5 s get-into-place countdown, the
+set-up check and calibration."""
 PAD_END_S = 8.0
 """Still frames after it: the window in which the final count is read."""
 WIDTH, HEIGHT, FPS = 640, 480, 30
@@ -65,15 +73,33 @@ CHROMIUM_FLAGS = [
     "--disable-background-timer-throttling",
 ]
 
-# Reads the picture coming back from the server inside the webrtc iframe: size, frames
-# decoded, and whether the overlay's target gauge (a dark bar with a green band at the
-# right edge, drawn by coach.annotate) is in it.
+POSE_MODES = ("browser", "server")
+
+
+def e2e_pose_modes() -> tuple[str, ...]:
+    """COACH_E2E_POSE picks one mode; unset, both run (on-device first)."""
+    value = os.environ.get("COACH_E2E_POSE", "").strip().lower()
+    if not value:
+        return POSE_MODES
+    if value not in POSE_MODES:
+        raise ValueError(f"COACH_E2E_POSE must be one of {', '.join(POSE_MODES)}, not {value!r}")
+    return (value,)
+
+
+# Reads the picture the patient sees (the video back from the server inside the webrtc
+# iframe, or the on-device canvas): size, frames shown, and whether the overlay's target
+# gauge (a dark bar with a green band at the right edge, drawn by coach.annotate on the
+# server or pose_camera.js in the browser) is in it.
 OVERLAY_JS = """
 () => {
-  const v = document.querySelector('video');
-  if (!v || !v.videoWidth) return null;
+  // The on-device canvas sits in the component's shadow root: its state object holds it.
+  const canvas = window.__coachPose ? window.__coachPose.canvas : null;
+  const v = canvas || document.querySelector('video');
+  const vw = canvas ? canvas.width : v && v.videoWidth;
+  const vh = canvas ? canvas.height : v && v.videoHeight;
+  if (!v || !vw) return null;
   const c = document.createElement('canvas');
-  c.width = v.videoWidth; c.height = v.videoHeight;
+  c.width = vw; c.height = vh;
   const g = c.getContext('2d');
   g.drawImage(v, 0, 0);
   const x = c.width - Math.round(34 * c.width / 640);
@@ -85,8 +111,34 @@ OVERLAY_JS = """
     if (gg > 140 && r < 150 && b < 150 && gg - r > 50) green++;
   }
   const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : null;
-  return {w: v.videoWidth, h: v.videoHeight, dark, green,
-          frames: q ? q.totalVideoFrames : 0, overlay: dark > 20 && green > 4};
+  const pose = window.__coachPose;
+  const frames = canvas ? (pose ? pose.analysed : 0) : (q ? q.totalVideoFrames : 0);
+  return {w: vw, h: vh, dark, green, frames, overlay: dark > 20 && green > 4};
+}
+"""
+
+# Installed before any page script: counts every RTCPeerConnection the page makes (in
+# on-device mode there must be none: no video track can be sent without one).
+COUNT_PEER_CONNECTIONS_JS = """
+(() => {
+  const Real = window.RTCPeerConnection;
+  window.__peerConnections = 0;
+  if (!Real) return;
+  const Counted = function (...args) { window.__peerConnections += 1; return new Real(...args); };
+  Counted.prototype = Real.prototype;
+  window.RTCPeerConnection = Counted;
+  if (window.webkitRTCPeerConnection) window.webkitRTCPeerConnection = Counted;
+})();
+"""
+
+# What the on-device component sent: batches, frames, bytes and the delegate it used.
+POSE_STATE_JS = """
+() => {
+  const s = window.__coachPose;
+  if (!s) return null;
+  return {batches: s.sentBatches, frames: s.sentFrames, bytes: s.sentBytes,
+          analysed: s.analysed, fps: s.fps, delegate: s.delegate, error: s.errorText || s.error,
+          peer_connections: window.__peerConnections};
 }
 """
 
@@ -259,6 +311,13 @@ class LiveRun:
     """The coach's instruction box over time (set-up, calibration, sets), for diagnosis."""
     console: list[str] = field(default_factory=list)
     """The browser's console (the WebRTC component logs its connection states there)."""
+    pose: str = "browser"
+    device: dict[str, Any] | None = None
+    """On-device mode: what the component sent (`POSE_STATE_JS`)."""
+    ws_sent_bytes: int = 0
+    """Bytes the page sent up its websockets (the landmarks, in on-device mode)."""
+    peer_connections: int = -1
+    """RTCPeerConnections the page made (-1: not read)."""
 
     def count_at(self, t_s: float) -> int | None:
         seen = [v for t, v in self.readings if t <= t_s and v is not None]
@@ -324,24 +383,37 @@ def run_live(
     until_s: float,
     stop_when: Any = None,
     poll_s: float = 0.25,
+    pose: str = "browser",
 ) -> LiveRun:
-    """Open the Exercise page, press START, and record the Reps metric and the video."""
-    run = LiveRun()
+    """Open the Exercise page in `pose` mode, press Start, and record the Reps metric and
+    the picture the patient sees."""
+    run = LiveRun(pose=pose)
     clock = [time.monotonic()]
 
     def on_console(msg: Any) -> None:
         run.console.append(f"{time.monotonic() - clock[0]:6.2f} {msg.type}: {msg.text[:160]}")
         del run.console[:-60]
 
+    def on_websocket(ws: Any) -> None:
+        def sent(payload: Any) -> None:
+            run.ws_sent_bytes += len(payload)
+
+        ws.on("framesent", sent)
+
     page.on("console", on_console)
-    page.goto(f"{url}/?exercise={exercise}", wait_until="domcontentloaded")
-    start = page.frame_locator("iframe[title*='streamlit_webrtc']").get_by_role(
-        "button", name="START"
-    )
+    page.on("websocket", on_websocket)
+    page.add_init_script(COUNT_PEER_CONNECTIONS_JS)
+    page.goto(f"{url}/?exercise={exercise}&pose={pose}", wait_until="domcontentloaded")
+    if pose == "browser":
+        start = page.locator(".coach-pose button.start")
+    else:
+        start = page.frame_locator("iframe[title*='streamlit_webrtc']").get_by_role(
+            "button", name="START"
+        )
     start.wait_for(timeout=60_000)
     start.click()
     t0 = clock[0] = time.monotonic()
-    frame = None
+    frame = page if pose == "browser" else None
     while (now := time.monotonic() - t0) < until_s:
         if frame is None:
             frame = webrtc_frame(page)
@@ -365,6 +437,10 @@ def run_live(
     if frame is not None:
         with contextlib.suppress(Exception):
             run.video = frame.evaluate(OVERLAY_JS)
+    if pose == "browser":
+        with contextlib.suppress(Exception):
+            run.device = page.evaluate(POSE_STATE_JS)
+    elif frame is not None:
         with contextlib.suppress(Exception):
             run.ice_state = str(
                 frame.evaluate(
@@ -377,6 +453,11 @@ def run_live(
         run.audio = page.evaluate(
             "() => window.__coachAudio ? {beeps: window.__coachAudio.beeps, "
             "spoken: window.__coachAudio.spoken} : null"
+        )
+    with contextlib.suppress(Exception):
+        # Counted in every frame: the page's own, and the WebRTC component's iframe.
+        run.peer_connections = sum(
+            int(f.evaluate("() => window.__peerConnections || 0")) for f in page.frames
         )
     return run
 
@@ -391,7 +472,7 @@ def _check_prerequisites(params: E2EParams) -> None:
     assert params.clip.is_file(), f"clip not found: {params.clip} (COACH_E2E_CLIP)"
 
 
-def _attempt(params: E2EParams, camera: FakeCamera, work: Path, attempt: int) -> LiveRun:
+def _attempt(params: E2EParams, camera: FakeCamera, work: Path, attempt: int, pose: str) -> LiveRun:
     n = params.reps
     # Reps of the second pass cannot be counted before the start padding has played again.
     next_pass_s = camera.pass_s + PAD_START_S
@@ -409,7 +490,12 @@ def _attempt(params: E2EParams, camera: FakeCamera, work: Path, attempt: int) ->
     ):
         try:
             run = run_live(
-                page, server.url, params.exercise, until_s=settle_s + 1, stop_when=stop_when
+                page,
+                server.url,
+                params.exercise,
+                until_s=settle_s + 1,
+                stop_when=stop_when,
+                pose=pose,
             )
             ok = (
                 run.reached_s is not None
@@ -420,7 +506,8 @@ def _attempt(params: E2EParams, camera: FakeCamera, work: Path, attempt: int) ->
             if not ok:
                 with contextlib.suppress(Exception):
                     page.screenshot(path=str(work / f"failure-{attempt}.png"), full_page=True)
-                print(f"--- attempt {attempt} failed; ICE/tracks: {run.ice_state}")
+                print(f"--- attempt {attempt} ({pose}) failed; ICE/tracks: {run.ice_state}")
+                print(f"on-device: {run.device}")
                 print(f"readings: {run.readings[::4]}")
                 print(f"messages: {run.messages}")
                 print("browser console:\n" + "\n".join(run.console))
@@ -431,26 +518,29 @@ def _attempt(params: E2EParams, camera: FakeCamera, work: Path, attempt: int) ->
     return run
 
 
-def test_live_page_counts_reps_of_a_real_clip_in_chromium(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pose", e2e_pose_modes())
+def test_live_page_counts_reps_of_a_real_clip_in_chromium(tmp_path: Path, pose: str) -> None:
     """Server logs, browser profile and failure screenshots stay in pytest's tmp_path."""
     params = e2e_params()
     _check_prerequisites(params)
     work = tmp_path
     camera = make_fake_camera(params.clip, work)
     try:
-        run = _attempt(params, camera, work, 1)
+        run = _attempt(params, camera, work, 1, pose)
         n = params.reps
         settle_s = PAD_START_S + camera.clip_s + PAD_END_S / 2
         if not (run.reached_s is not None and run.count_at(settle_s) == n):
-            run = _attempt(params, camera, work, 2)  # one retry (rare ICE hiccups)
+            run = _attempt(params, camera, work, 2, pose)  # one retry (rare ICE hiccups)
         final = run.count_at(settle_s)
         overshoot = max((v for t, v in run.readings if v is not None and t <= settle_s), default=0)
         print(
-            f"\nreached {n} reps at {run.reached_s} s; at the end of the pass: {final}; "
-            f"first overlay {run.first_overlay_s} s after START; {run.fps_text}; audio {run.audio}"
+            f"\n[{pose}] reached {n} reps at {run.reached_s} s; at the end of the pass: {final}; "
+            f"first overlay {run.first_overlay_s} s after Start; {run.fps_text}; audio "
+            f"{run.audio}; on-device {run.device}; sent up the websocket "
+            f"{run.ws_sent_bytes / max(1.0, settle_s) / 1000:.1f} kB/s"
             f"\nmessages: {run.messages[:6]}"
         )
-        assert run.first_overlay_s is not None, f"no annotated video came back: {run.video}"
+        assert run.first_overlay_s is not None, f"no overlay was drawn: {run.video}"
         assert run.video is not None and run.video["w"] > 0 and run.video["frames"] > 0
         assert run.reached_s is not None, f"Reps never reached {n}: {run.readings[-1]}"
         assert run.reached_s < camera.pass_s + PAD_START_S, "counted only on the clip's 2nd pass"
@@ -458,6 +548,12 @@ def test_live_page_counts_reps_of_a_real_clip_in_chromium(tmp_path: Path) -> Non
         assert final == n
         # The rep beeps were played in the page, and never held the video up.
         assert run.audio is not None and run.audio["beeps"] >= 1, run.audio
+        if pose == "browser":
+            # Landmarks went up; no peer connection was ever made, so no video track was.
+            assert run.device is not None and run.device["frames"] > 0, run.device
+            assert run.peer_connections == 0, f"{run.peer_connections} RTCPeerConnection(s)"
+        else:
+            assert run.peer_connections >= 1
     finally:
         camera.path.unlink(missing_ok=True)  # tens of MB: keep only the logs
         for profile in work.glob("profile-*"):

@@ -9,7 +9,7 @@ import json
 import math
 import random
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +17,14 @@ import numpy as np
 import pytest
 
 from coach.camera_view import ViewCheck, ViewIssue
+from coach.events import (
+    Announcement,
+    Calibrated,
+    CueGiven,
+    RepCompleted,
+    Sampled,
+    StageChanged,
+)
 from coach.exercise import EXERCISES_DIR, Exercise, load_exercises, parse_exercise
 from coach.landmarks import Pose
 from coach.live_session import (
@@ -374,3 +382,208 @@ def test_the_dose_in_the_definition_file_is_the_session_that_runs(sets: int, rep
     assert (summary.planned_sets, summary.planned_reps) == (sets, planned)
     assert summary.sets_completed == sets
     assert session.log.record().to_dict()["dose"]["sets"] == sets
+
+
+# -- get-into-place countdown ---------------------------------------------------------------
+
+
+def record_events(session: LiveSession) -> list[Any]:
+    seen: list[Any] = []
+    session.bus.subscribe(seen.append)
+    return seen
+
+
+def ticks(events: list[Any]) -> list[tuple[float, float | str]]:
+    return [
+        (e.t_s, e.params["seconds"])
+        for e in events
+        if isinstance(e, Announcement) and e.prompt_id == "countdown_tick"
+    ]
+
+
+def stage_changes(events: list[Any]) -> list[tuple[float, str]]:
+    return [(e.t_s, e.stage) for e in events if isinstance(e, StageChanged)]
+
+
+def timed(times: Iterable[float], angle: Callable[[float], float]) -> Iterator[tuple[float, Pose]]:
+    for t in times:
+        yield t, side_view_pose(angle(t))
+
+
+def walking(t: float) -> float:
+    """The patient walks back to the chair: the feet swing a lot (big "reps")."""
+    return 18.0 * math.sin(2 * math.pi * t / 1.2)
+
+
+def at_fps(fps: float, until_s: float, gap: tuple[float, float] | None = None) -> list[float]:
+    times = [i / fps for i in range(int(until_s * fps) + 1)]
+    if gap is not None:
+        times = [t for t in times if not gap[0] < t < gap[1]]
+    return times
+
+
+@pytest.mark.parametrize("countdown_s", [-1.0, math.nan, math.inf, -math.inf])
+def test_countdown_must_be_a_finite_number_of_seconds(countdown_s: float) -> None:
+    with pytest.raises(ValueError, match="countdown must be 0 or more seconds"):
+        LiveSession(ROM, countdown_s=countdown_s)
+
+
+@pytest.mark.parametrize(
+    ("fps", "gap", "said"),
+    [
+        (10.0, None, [3, 2, 1]),
+        (30.0, None, [3, 2, 1]),
+        (30.0, (1.5, 3.4), [2, 1]),  # dropped frames hide "3": it is not said late
+        (30.0, (3.9, 5.7), [3, 2]),  # the frames stop over the end: set-up starts after them
+        (7.0, None, [3, 2, 1]),  # 5/7 is not a frame time: the end falls between frames
+    ],
+)
+def test_countdown_lasts_its_seconds_on_the_timeline_whatever_the_frames(
+    fps: float, gap: tuple[float, float] | None, said: list[int]
+) -> None:
+    countdown_s = 5.0
+    session = LiveSession(ROM, countdown_s=countdown_s)
+    events = record_events(session)
+    assert session.stage is Stage.COUNTDOWN and session.status.stage is Stage.COUNTDOWN
+    times = at_fps(fps, 8.0, gap)
+    seen: list[tuple[float, Stage, str, Any, float]] = []
+    for t, pose in timed(times, walking):
+        session.process_pose(pose, t, 120)
+        s = session.status
+        seen.append((t, s.stage, s.prompt, dict(s.prompt_params), s.progress))
+    first_setup = next(t for t in times if t >= countdown_s)
+    # Exactly countdown_s: the set-up check starts at the first frame at or after it.
+    assert stage_changes(events)[0] == (first_setup, "setup")
+    for t, stage, prompt, params, progress in seen:
+        if t < countdown_s:
+            assert (stage, prompt) == (Stage.COUNTDOWN, "countdown")
+            assert params == {"seconds": math.ceil(countdown_s - t - 1e-9)}
+            assert progress == pytest.approx(t / countdown_s)
+        else:
+            assert stage is not Stage.COUNTDOWN and prompt != "countdown"
+    # Each number once, when the seconds left reach it; the start said how long it lasts.
+    assert [n for _, n in ticks(events)] == said
+    for t_tick, n in ticks(events):
+        assert t_tick == next(t for t in times if t >= countdown_s - float(n))
+    intro = [e for e in events if isinstance(e, Announcement) and e.prompt_id == "countdown"]
+    assert [(e.t_s, dict(e.params)) for e in intro] == [(0.0, {"seconds": 5})]
+    # Nothing checked, cued or recorded while the patient walked back.
+    before = [e for e in events if not isinstance(e, Sampled) and e.t_s < first_setup]
+    assert not [e for e in before if isinstance(e, CueGiven | RepCompleted | Calibrated)]
+    assert not [e for e in events if isinstance(e, Sampled) and e.frame.t_s < first_setup]
+
+
+def test_countdown_seconds_round_up_and_progress_grows() -> None:
+    session = LiveSession(ROM, countdown_s=2.5)
+    events = record_events(session)
+    expected = {0.0: 3, 0.4: 3, 0.5: 2, 0.6: 2, 1.49: 2, 1.5: 1, 1.9: 1, 2.49: 1}
+    for t, seconds in expected.items():
+        session.process_pose(side_view_pose(0.0), t, 120)
+        assert session.stage is Stage.COUNTDOWN
+        assert session.status.prompt_params == {"seconds": seconds}, t
+        assert session.status.progress == pytest.approx(t / 2.5)
+    session.process_pose(side_view_pose(0.0), 2.5, 120)
+    assert session.stage is Stage.SETUP and session.status.prompt != "countdown"
+    # 2.5 s: "starting in 3 s" at the start, then 2 and 1 as they come.
+    assert [n for _, n in ticks(events)] == [2, 1]
+    assert prompt_sentence("countdown", {"seconds": 3}) == "Get into place: starting in 3 s."
+
+
+@pytest.mark.parametrize("fps", [10.0, 30.0])
+def test_movement_during_the_countdown_is_never_counted_then_the_session_runs_as_before(
+    fps: float,
+) -> None:
+    countdown_s = 6.0
+    ex = with_dose(ROM, sets=1, reps=6)
+    session = LiveSession(ex, countdown_s=countdown_s)
+    events = record_events(session)
+    # Walking back: big swings, the leg out of view for a while, nobody for a moment.
+    for t in at_fps(fps, countdown_s - 0.01):
+        if 2.0 < t < 3.0:
+            session.process_pose(None, t, 120)
+        elif 3.0 <= t < 4.0:
+            session.process_pose(side_view_pose(walking(t), frontal=0.8), t, 120)
+        else:
+            session.process_pose(side_view_pose(walking(t)), t, 120)
+        assert session.stage is Stage.COUNTDOWN and session.status.reps == 0
+        assert session.status.cue is None and session.status.not_counting is None
+    assert session.log.reps == [] and session.log.cues == [] and session.log.trace == []
+    # Then the usual session: set-up, calibration, six reps, done.
+    stages = run(session, stream(3.0 + 6 * 3.0 + 1.0, fps=fps, start_s=countdown_s))
+    assert [s for _, s in stages] == [Stage.SETUP, Stage.CALIBRATING, Stage.COUNTING, Stage.DONE]
+    assert [s for _, s in stage_changes(events)] == ["setup", "calibrating", "counting", "done"]
+    assert len(session.log.reps) == 6
+    assert all(r.start_s > countdown_s for r in session.log.reps)
+    assert session.log.neutral_deg is not None and abs(session.log.neutral_deg) < 3
+    # The numbers are spoken, but not as important: the browser may drop one.
+    numbers = [e for e in session.audio.events if e.kind == "say" and e.text in {"3", "2", "1"}]
+    assert [e.text for e in numbers] == ["3", "2", "1"]
+    assert not any(e.important for e in numbers)
+
+
+def test_skip_calibration_during_the_countdown_starts_counting_at_once() -> None:
+    session = LiveSession(ROM, countdown_s=8.0)
+    events = record_events(session)
+    run(session, stream(1.0))
+    assert session.stage is Stage.COUNTDOWN
+    session.skip_calibration(session.status.t_s)
+    assert session.stage is Stage.COUNTING and session.status.prompt == "to_go"
+    run(session, stream(3.0 + 4 * 3.0 + 1.0, start_s=1.05))
+    assert session.counting and len(session.log.reps) == 4
+    assert [s for _, s in stage_changes(events)] == ["counting"]
+    assert ticks(events) == []  # the countdown is over: no number after the skip
+
+
+def test_no_countdown_is_the_session_of_before() -> None:
+    def trail(session: LiveSession) -> list[Any]:
+        events = record_events(session)
+        run(session, stream(3.0 + 4 * 3.0 + 1.0))
+        return [
+            (type(e).__name__, getattr(e, "t_s", None), getattr(e, "prompt_id", None))
+            for e in events
+        ]
+
+    default, zero = LiveSession(ROM), LiveSession(ROM, countdown_s=0.0)
+    assert default.stage is zero.stage is Stage.SETUP
+    assert zero.status.stage is Stage.SETUP and zero.status.prompt == "press_start"
+    assert trail(default) == trail(zero)
+    assert len(zero.log.reps) == len(default.log.reps) == 4
+    assert [e.text for e in zero.audio.events] == [e.text for e in default.audio.events]
+
+
+def test_a_rejoined_session_counts_down_again() -> None:
+    """After a reload the patient has to get back to the chair too."""
+    first = LiveSession(ROM, calibrate=False)
+    run(first, stream(3.0 + 3 * 3.0))
+    record = first.log.record()
+    assert len(record.reps) == 3
+    again = LiveSession(ROM, calibrate=False, countdown_s=3.0)
+    events = record_events(again)
+    again.resume(record)
+    assert again.stage is Stage.COUNTDOWN
+    # The page's clock starts again at 0; the session carries on after the stored part.
+    back_in_place = lambda t: walking(t) if t < 3.0 else ankle_trace(t - 3.0)  # noqa: E731
+    run(again, stream(3.0 + 3.0 + 2 * 3.0 + 1.0, angle=back_in_place))
+    offset = record.duration_s + 1.0
+    changes = stage_changes(events)
+    assert [s for _, s in changes] == ["setup", "counting"]
+    assert changes[0][0] == pytest.approx(offset + 3.0)
+    assert [n for _, n in ticks(events)] == [2, 1]
+    assert len(again.log.reps) == 5
+    assert all(r.start_s > offset + 3.0 for r in again.log.reps[3:])
+
+
+def test_countdown_numbers_skip_the_cooldown_and_never_hold_a_cue_back() -> None:
+    q = AudioQueue(gap_s=3.0)
+    q.on_event(Announcement(0.0, "countdown", {"seconds": 3}))
+    for n in (2, 1):
+        q.on_event(Announcement(3.0 - n, "countdown_tick", {"seconds": n}))
+    q.on_event(CueGiven(3.5, "turn_side_on", {}, logged=False))
+    said = [(e.text, e.important) for e in q.events]
+    assert said == [
+        ("Get into place: starting in 3 s.", True),
+        ("2", False),
+        ("1", False),
+        (cue_sentence("turn_side_on"), False),
+    ]
+    assert prompt_sentence("countdown_tick", {"seconds": 3}) == "3"

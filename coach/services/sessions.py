@@ -129,6 +129,7 @@ class SessionService:
         *,
         side: SideChoice = "auto",
         calibrate: bool = True,
+        countdown_s: float = 0.0,
         resume: SessionRecord | None = None,
     ) -> tuple[LiveSession, BackgroundSubscriber]:
         """A live session for the patient's prescribed exercise, recorded as it goes.
@@ -143,7 +144,7 @@ class SessionService:
             side = prescription.side  # type: ignore[assignment]
         elif side == "auto" and patient.affected_side:
             side = patient.affected_side  # type: ignore[assignment]
-        session = LiveSession(exercise, side=side, calibrate=calibrate)
+        session = LiveSession(exercise, side=side, calibrate=calibrate, countdown_s=countdown_s)
         if resume is not None:
             if resume.patient_id != patient.id or resume.exercise_id != exercise_id:
                 raise AccessDenied()

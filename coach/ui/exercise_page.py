@@ -1,13 +1,20 @@
-"""Exercise page: live coaching through the browser's camera (WebRTC), rep by rep.
+"""Exercise page: live coaching through the browser's camera, rep by rep.
 
-The camera picture travels from the patient's browser to the server and back with the
-overlay, so the same page works when the app runs elsewhere (telehealth). The panel
-beside the video polls the session holder twice a second (`st.fragment`); the camera
-thread never touches Streamlit.
+Two ways to run the pose model, one session and one counter behind both:
+
+- on this device (the default): the browser runs MediaPipe's web Pose Landmarker and
+  sends only landmarks (`coach.ui.pose_camera`); each batch reruns one fragment, which
+  feeds the session and sends back what the overlay and the panel show;
+- on the server (a setting, and the fallback when the browser or the server cannot do
+  the former): the picture travels over WebRTC to the server and back with the overlay,
+  and the panel beside it polls the holder twice a second; the camera thread never
+  touches Streamlit.
 """
 
 from __future__ import annotations
 
+import html
+import logging
 from typing import Any
 
 import streamlit as st
@@ -16,27 +23,40 @@ from coach.accounts import Principal, Role
 from coach.camera_view import CameraView
 from coach.exercise import Exercise, Mode, Signal
 from coach.live_session import Stage
+from coach.pose_models import ModelUnavailableError
 from coach.services.clinic import PlanItem
 from coach.ui.audio import audio_player
 from coach.ui.auth import get_services, keep_signed_in, user_or_guest
 from coach.ui.common import SELECTED_KEY, camera_streamer, dose_text, exercise_picker, md_escape
 from coach.ui.live import CoachVideoProcessor, LiveConfig, LiveHolder, LiveSnapshot
+from coach.ui.pose_camera import pose_camera
 from coach.ui.state import Settings, estimator_factory, get_settings
 from coach.ui.summary import render_summary
+from coach.web_assets import WebAssetsMissing, web_pose_assets
 from coach.wording import cue_sentence, cue_text, prompt_sentence
 
+log = logging.getLogger(__name__)
+
 HOLDER_KEY = "coach_live_holder"
+ENDED_SEEN_KEY = "coach_live_ended_seen"
+NO_DEVICE_KEY = "coach_live_no_device"
 RESUMED_KEY = "coach_live_resumed"
 DONE_SEEN_KEY = "coach_live_done_seen"
 POLL_S = 0.5
 
 
-def _holder(ex: Exercise, settings: Settings, user: Principal | None) -> LiveHolder:
+def _config(ex: Exercise, settings: Settings, mode: str) -> LiveConfig:
+    return LiveConfig(
+        ex.id, settings.model, settings.side, settings.calibrate, mode, settings.countdown_s
+    )
+
+
+def _holder(ex: Exercise, settings: Settings, user: Principal | None, mode: str) -> LiveHolder:
     """The session in progress, or a new one when nothing worth keeping would be lost.
 
     A signed-in patient's session is made by the session service: the prescribed dose,
     recorded rep by rep, and a session still in progress (a reload) is rejoined."""
-    config = LiveConfig(ex.id, settings.model, settings.side, settings.calibrate)
+    config = _config(ex, settings, mode)
     holder = st.session_state.get(HOLDER_KEY)
     if isinstance(holder, LiveHolder):
         if holder.config == config:
@@ -48,7 +68,13 @@ def _holder(ex: Exercise, settings: Settings, user: Principal | None) -> LiveHol
         sessions = get_services().sessions
         resume = sessions.open_session(user, user.id, ex.id)
         session, recorder = sessions.start_live(
-            user, user.id, ex.id, side=settings.side, calibrate=settings.calibrate, resume=resume
+            user,
+            user.id,
+            ex.id,
+            side=settings.side,
+            calibrate=settings.calibrate,
+            countdown_s=settings.countdown_s,
+            resume=resume,
         )
         holder = LiveHolder(session.exercise, config, factory, session, recorder)
         if resume is not None:
@@ -110,10 +136,12 @@ def _streamer(holder: LiveHolder, settings: Settings, ended: bool) -> Any:
 def _stage_box(snap: LiveSnapshot) -> None:
     s = snap.status
     message = prompt_sentence(s.prompt, s.prompt_params)
-    if s.stage is Stage.SETUP:
-        if snap.frames == 0:
-            st.info("Connecting to your camera...")
-            return
+    if s.stage in (Stage.COUNTDOWN, Stage.SETUP) and snap.frames == 0:
+        st.info("Connecting to your camera...")
+    elif s.stage is Stage.COUNTDOWN:
+        st.info(f"**{message}**")
+        st.progress(s.progress)
+    elif s.stage is Stage.SETUP:
         box = st.success if s.progress > 0 else st.warning
         box(f"**Camera set-up.** {message}")
         st.progress(s.progress)
@@ -186,16 +214,26 @@ def _how_to(ex: Exercise) -> None:
     )
 
 
-def live_panel(holder: LiveHolder, settings: Settings, playing: bool) -> None:
-    """The live read-out beside the video (rerun on its own every `POLL_S` while streaming)."""
-    snap = holder.snapshot()
+def live_panel(
+    holder: LiveHolder,
+    settings: Settings,
+    playing: bool,
+    *,
+    on_device: bool = False,
+    snap: LiveSnapshot | None = None,
+) -> None:
+    """The live read-out beside the video (server mode: rerun on its own every `POLL_S`
+    while streaming; on-device: with each landmark batch)."""
+    snap = snap or holder.snapshot()
     ex = holder.exercise
     if snap.streaming:
         keep_signed_in()  # exercising in front of the camera is not being idle
     if snap.error:
         st.error(snap.error)
     if not playing and snap.frames == 0:
-        st.info("Press **START** under the video and allow the browser to use your camera.")
+        where = "the picture" if on_device else "the video"
+        button = "Start" if on_device else "START"
+        st.info(f"Press **{button}** under {where} and allow the browser to use your camera.")
         _how_to(ex)
         return
     if snap.ended:
@@ -204,7 +242,7 @@ def live_panel(holder: LiveHolder, settings: Settings, playing: bool) -> None:
         audio_player(holder.id, snap.events, muted=True)
         return
     _stage_box(snap)
-    if snap.status.stage not in (Stage.SETUP, Stage.CALIBRATING):
+    if snap.status.stage not in (Stage.COUNTDOWN, Stage.SETUP, Stage.CALIBRATING):
         _metrics(snap, ex)  # nothing to count yet: keep the set-up instruction alone
     cue = snap.status.cue
     if cue:
@@ -213,9 +251,9 @@ def live_panel(holder: LiveHolder, settings: Settings, playing: bool) -> None:
         st.warning(f"**Not counting yet:** {cue_sentence(snap.status.not_counting)}")
     elif snap.status.stage in (Stage.COUNTING, Stage.RESTING):
         st.caption("Coach: no corrections right now - keep going.")
-    if snap.status.stage is Stage.CALIBRATING:
+    if snap.status.stage in (Stage.COUNTDOWN, Stage.CALIBRATING):
         st.button(
-            "Skip calibration",
+            "Start counting now" if snap.status.stage is Stage.COUNTDOWN else "Skip calibration",
             on_click=_skip_calibration,
             args=(holder,),
             help="Start counting now; your neutral is then taken from your first still second.",
@@ -229,11 +267,18 @@ def live_panel(holder: LiveHolder, settings: Settings, playing: bool) -> None:
             if snap.fps >= 5
             else "too slow to count reliably: close other programs on this computer"
         )
-        st.caption(
-            f"Video {quality}. Analysing {snap.fps:.0f} frames/s ({snap.frames} so far, "
-            f"{snap.dropped} skipped to keep up; {snap.frame_ms:.0f} ms per frame, model "
-            f"{snap.model_ms:.0f} ms) with the {holder.config.model} model."
-        )
+        if on_device:
+            st.caption(
+                f"Video {quality}. This device analyses {snap.fps:.0f} frames/s "
+                f"({snap.frames} so far, {snap.dropped} skipped to keep up) with the "
+                f"{holder.config.model} model."
+            )
+        else:
+            st.caption(
+                f"Video {quality}. Analysing {snap.fps:.0f} frames/s ({snap.frames} so far, "
+                f"{snap.dropped} skipped to keep up; {snap.frame_ms:.0f} ms per frame, model "
+                f"{snap.model_ms:.0f} ms) with the {holder.config.model} model."
+            )
     audio_player(holder.id, snap.events, muted=not settings.sound, speech=settings.speech)
     done = snap.status.stage is Stage.DONE
     if done and st.session_state.get(DONE_SEEN_KEY) != holder.id:
@@ -243,6 +288,85 @@ def live_panel(holder: LiveHolder, settings: Settings, playing: bool) -> None:
 
 def _set_sound() -> None:
     get_settings().sound = bool(st.session_state["coach_sound_toggle"])
+
+
+def _set_large() -> None:
+    get_settings().large_print = bool(st.session_state["coach_large_toggle"])
+
+
+@st.cache_resource(show_spinner=False)
+def _web_assets(model: str, base_path: str) -> dict[str, str]:
+    """The on-device files' URLs, published once per server (a failure is not cached)."""
+    a = web_pose_assets(model, base_path)
+    return {"bundle_url": a.bundle_url, "wasm_url": a.wasm_url, "model_url": a.model_url}
+
+
+def pose_mode(settings: Settings) -> tuple[str, dict[str, str] | None]:
+    """Where the pose runs for this page: the setting (or `?pose=` in the address), unless
+    this server cannot offer on-device pose; then the server path, with the assets URLs
+    only for "browser"."""
+    asked = st.query_params.get("pose", settings.pose_mode)
+    if asked != "browser":
+        return "server", None
+    try:
+        return "browser", _web_assets(settings.model, str(st.get_option("server.baseUrlPath")))
+    except (WebAssetsMissing, ModelUnavailableError, OSError, ValueError) as exc:
+        log.warning("on-device pose is not available, using the server: %s", exc)
+        st.session_state[NO_DEVICE_KEY] = True
+        return "server", None
+
+
+def _large_count(snap: LiveSnapshot, ex: Exercise) -> None:
+    """Large print: the count and the one instruction, readable from a chair 2-3 m away."""
+    s = snap.status
+    what = "holds" if ex.mode is Mode.HOLD else "reps"
+    plan = s.plan
+    of = plan.sets * plan.reps_per_set
+    if s.cue:
+        line = cue_text(s.cue)
+    elif s.stage is Stage.COUNTING and s.not_counting:
+        line = cue_sentence(s.not_counting)
+    else:
+        line = prompt_sentence(s.prompt, s.prompt_params)
+    st.markdown(
+        f'<div class="coach-large" role="status" aria-live="polite">'
+        f'<div style="font-size:clamp(4rem,18vw,9rem);font-weight:800;line-height:1">'
+        f"{s.reps}<span style='font-size:0.35em;font-weight:600'> / {of} {what}</span></div>"
+        f'<div style="font-size:clamp(1.4rem,5vw,2.6rem);font-weight:600">{html.escape(line)}'
+        "</div></div>",
+        unsafe_allow_html=True,
+    )
+
+
+def on_device_live(holder: LiveHolder, settings: Settings, assets: dict[str, str]) -> None:
+    """The on-device camera and its panel; each landmark batch reruns only this fragment."""
+    snap = holder.snapshot()
+    if settings.large_print:
+        pose_camera(holder, settings, assets, snap)
+        if snap.streaming and not snap.ended:
+            _large_count(snap, holder.exercise)
+        live_panel(holder, settings, snap.streaming, on_device=True, snap=snap)
+    else:
+        video_col, panel_col = st.columns([3, 2], gap="medium")
+        with video_col:
+            pose_camera(holder, settings, assets, snap)
+        with panel_col:
+            live_panel(holder, settings, snap.streaming, on_device=True, snap=snap)
+    if snap.ended and st.session_state.get(ENDED_SEEN_KEY) != holder.id:
+        st.session_state[ENDED_SEEN_KEY] = holder.id
+        st.rerun(scope="app")  # Stop pressed: show the summary below
+
+
+def _server_live(holder: LiveHolder, settings: Settings, snap: LiveSnapshot) -> bool:
+    """The WebRTC camera with its polled panel; returns whether the camera is playing."""
+    video_col, panel_col = st.columns([3, 2], gap="medium")
+    with video_col:
+        ctx = _streamer(holder, settings, snap.ended)
+        playing = bool(getattr(getattr(ctx, "state", None), "playing", False))
+    with panel_col:
+        panel = st.fragment(run_every=POLL_S if playing else None)(live_panel)
+        panel(holder, settings, playing)
+    return playing
 
 
 def render() -> None:
@@ -266,7 +390,8 @@ def render() -> None:
         help="End this session to change exercise." if locked else None,
         only=[item.exercise.id for item in plan] or None,
     )
-    holder = _holder(ex, settings, user)
+    mode, assets = pose_mode(settings)
+    holder = _holder(ex, settings, user, mode)
     if holder.storage_error() is not None:
         st.error(
             "This session is not being saved right now (the records cannot be reached). "
@@ -278,30 +403,51 @@ def render() -> None:
     ex = holder.exercise
     snap = holder.snapshot()
     st.caption(f"{ex.purpose}  \n**Today's plan:** {dose_text(ex)}")
-    video_col, panel_col = st.columns([3, 2], gap="medium")
-    with video_col:
-        ctx = _streamer(holder, settings, snap.ended)
-        playing = bool(getattr(getattr(ctx, "state", None), "playing", False))
-        if holder.config != LiveConfig(ex.id, settings.model, settings.side, settings.calibrate):
-            st.caption("Changed settings apply to your next session.")
-    with panel_col:
-        st.toggle(
-            "Sound (beep on each rep, spoken cues)",
-            value=settings.sound,
-            key="coach_sound_toggle",
-            on_change=_set_sound,
+    t1, t2 = st.columns(2)
+    t1.toggle(
+        "Sound (beep and count on each rep, spoken cues)",
+        value=settings.sound,
+        key="coach_sound_toggle",
+        on_change=_set_sound,
+    )
+    t2.toggle(
+        "Large print (read the count from across the room)",
+        value=settings.large_print,
+        key="coach_large_toggle",
+        on_change=_set_large,
+    )
+    running = holder.config.pose
+    if running == "browser" and assets is not None:
+        st.caption(
+            "**Pose measured on this device.** Your video stays here; only the position "
+            "of your leg is sent. (Settings: switch to the server if this is slow.)"
         )
-        panel = st.fragment(run_every=POLL_S if playing else None)(live_panel)
-        panel(holder, settings, playing)
+        st.fragment(on_device_live)(holder, settings, assets)
+        playing = snap.streaming
+    else:
+        if st.session_state.get(NO_DEVICE_KEY) and settings.pose_mode == "browser":
+            st.caption(
+                "**Pose measured on the server**: this server cannot offer on-device pose "
+                "yet, so the video is sent to it and back."
+            )
+        else:
+            st.caption("**Pose measured on the server**: the video is sent to it and back.")
+        playing = _server_live(holder, settings, snap)
+    if holder.config != _config(ex, settings, mode):
+        st.caption("Changed settings apply to your next session.")
     if playing or snap.frames:
         with st.expander("How to set up the camera and do this exercise"):
             _how_to(ex)
 
     reps = holder.rep_count
     snap = holder.snapshot()
+    playing = playing or (running == "browser" and snap.streaming)
     show_summary = snap.ended or (reps > 0 and (not playing or snap.status.stage is Stage.DONE))
     c1, c2 = st.columns(2)
-    if not snap.ended and (playing or reps > 0):
+    # On-device, the camera's own Stop ends the set; this button is for a session left
+    # open (the browser was closed mid-set and the patient came back).
+    end_button = reps > 0 and not playing if running == "browser" else playing or reps > 0
+    if not snap.ended and end_button:
         c1.button(
             "End session",
             on_click=_end_session,

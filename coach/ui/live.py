@@ -16,6 +16,7 @@ timestamps, so a dropped frame shortens nothing.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
@@ -32,6 +33,7 @@ from streamlit_webrtc import VideoProcessorBase
 from coach.annotate import annotate, draw_label
 from coach.events import BackgroundSubscriber
 from coach.exercise import Exercise
+from coach.landmark_stream import FrameGate, LandmarkBatch
 from coach.landmarks import Pose
 from coach.live_session import LiveSession, LiveStatus, SessionClock, Stage
 from coach.live_session import frame_brightness as brightness_of
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FPS_WINDOW_S = 3.0
+BROWSER_IDLE_S = 3.0
+"""On-device mode: the camera counts as running while batches arrive this often."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,9 @@ class LiveConfig:
     model: str
     side: SideChoice
     calibrate: bool
+    pose: str = "server"
+    """Where the pose model runs: "browser" (on-device) or "server" (WebRTC)."""
+    countdown_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,10 @@ class LiveSnapshot:
     error: str | None
     ended: bool
     streaming: bool
+    result: FrameResult | None = None
+    """The newest frame's result (on-device mode draws its overlay from it)."""
+    ack: dict[str, Any] | None = None
+    """On-device mode: the newest landmark frame handled, for the browser to drop."""
 
 
 class StreamHolder:
@@ -148,11 +159,15 @@ class LiveHolder(StreamHolder):
         self.exercise = exercise
         self.config = config
         self._session = session or LiveSession(
-            exercise, side=config.side, calibrate=config.calibrate
+            exercise, side=config.side, calibrate=config.calibrate, countdown_s=config.countdown_s
         )
         self.recorder = recorder
         self._frame_ms = 0.0
         self._model_ms = 0.0
+        self._gate = FrameGate()
+        self._ack: dict[str, Any] | None = None
+        self._browser_seen = -math.inf
+        self._result: FrameResult | None = None
 
     # -- camera thread --------------------------------------------------------------------
 
@@ -164,6 +179,22 @@ class LiveHolder(StreamHolder):
             result = self._session.process_pose(pose, t_s, brightness)
             self._count_frame(now_s, dropped)
             return result, self._session.status
+
+    def process_batch(self, batch: LandmarkBatch, now_s: float) -> int:
+        """On-device mode: the batch's frames not handled yet go through the session, on
+        the browser's frame times (so a resent or late batch changes nothing). Returns
+        how many frames were new."""
+        with self._lock:
+            fresh = self._gate.fresh(batch)
+            for frame in fresh:
+                t_s = self._clock.to_session(batch.stream, frame.t_s, now_s)
+                self._result = self._session.process_pose(frame.pose, t_s, frame.brightness)
+                self._count_frame(t_s)
+            self._dropped += batch.skipped if fresh else 0
+            self._browser_seen = now_s
+            ack = self._gate.ack()
+            self._ack = None if ack is None else {**ack, "seq": batch.seq}
+            return len(fresh)
 
     def storage_error(self) -> BaseException | None:
         """The recorder's first failure (the page says the session is not being saved)."""
@@ -191,7 +222,10 @@ class LiveHolder(StreamHolder):
                 model_ms=self._model_ms,
                 error=self._error,
                 ended=s.ended,
-                streaming=self._streams > 0,
+                streaming=self._streams > 0
+                or time.monotonic() - self._browser_seen < BROWSER_IDLE_S,
+                result=self._result,
+                ack=self._ack,
             )
 
     def with_session(self, action: Callable[[LiveSession], Any]) -> Any:
@@ -366,10 +400,10 @@ def draw_corner(img: np.ndarray, text: str) -> None:
 def draw_overlay(img: np.ndarray, result: FrameResult, status: LiveStatus, ex: Exercise) -> None:
     """The core overlay (leg, angle, target gauge, reps, hold) plus the session's stage."""
     stage = status.stage
-    if stage in (Stage.SETUP, Stage.CALIBRATING):
+    if stage in (Stage.COUNTDOWN, Stage.SETUP, Stage.CALIBRATING):
         # Cues and "Reps 0" would compete with the set-up instruction: show that alone.
         annotate(img, replace(result, active_cue=None), ex)
-        color = AMBER if stage is Stage.SETUP else WHITE
+        color = AMBER if stage is Stage.SETUP else WHITE  # the countdown and calibration: white
         draw_banner(
             img, [prompt_sentence(status.prompt, status.prompt_params)], color, status.progress
         )

@@ -15,7 +15,9 @@ import streamlit as st
 
 from coach.pose_models import MODEL_NAMES
 from coach.ui.state import (
+    COUNTDOWNS_S,
     FACING,
+    POSE_MODES,
     RESOLUTIONS,
     Settings,
     deployment_ice_servers,
@@ -104,6 +106,24 @@ def render() -> None:
         "Calibrate my neutral before counting",
         "calibrate",
         help="Keep the foot relaxed and still for a second before the count starts.",
+    )
+
+    st.subheader("Where the pose is measured")
+    _bound(
+        st.radio,
+        "Live coaching runs",
+        "pose_mode",
+        list(POSE_MODES),
+        format_func=lambda m: POSE_MODES[m],
+        help="On this device, only the leg's position is sent to the server. Use the server "
+        "if this browser cannot run the model (an old phone or browser).",
+    )
+    _bound(
+        st.select_slider,
+        "Countdown to get into place after Start",
+        "countdown_s",
+        options=list(COUNTDOWNS_S),
+        format_func=lambda s: "none" if not s else f"{s:.0f} s",
     )
 
     st.subheader("Camera")

@@ -30,6 +30,12 @@ HOOKS_KEY = "coach_test_hooks"
 ENV_MODEL = "COACH_MODEL"
 ENV_REVIEW_MODEL = "COACH_REVIEW_MODEL"
 ENV_ICE = "COACH_ICE_SERVERS"
+ENV_POSE_MODE = "COACH_POSE_MODE"
+POSE_MODES: dict[str, str] = {
+    "browser": "On this device (recommended): the video stays on your computer or phone",
+    "server": "On the server: the video is sent to the server and back",
+}
+COUNTDOWNS_S: tuple[float, ...] = (0.0, 3.0, 5.0, 10.0)
 RESOLUTIONS: dict[str, tuple[int, int]] = {
     "640x480 (recommended)": (640, 480),
     "1280x720 (sharper, slower)": (1280, 720),
@@ -54,6 +60,12 @@ def _default_review_model() -> str:
     return _model_from(ENV_REVIEW_MODEL, RECORDED_MODEL)
 
 
+def _default_pose_mode() -> str:
+    """On-device unless the deployment says otherwise (a bad value is ignored)."""
+    value = os.environ.get(ENV_POSE_MODE, "").strip().lower()
+    return value if value in POSE_MODES else "browser"
+
+
 @dataclass
 class Settings:
     """What the patient or therapist chose on the Settings page (one per browser session)."""
@@ -64,6 +76,12 @@ class Settings:
     """For recorded exercise videos (every frame analysed, so the most accurate model)."""
     side: SideChoice = "auto"
     calibrate: bool = True
+    pose_mode: str = field(default_factory=_default_pose_mode)
+    """Where the live pose model runs: "browser" (on-device) or "server" (WebRTC)."""
+    countdown_s: float = 5.0
+    """Seconds to get into place after the camera starts, before the set-up check."""
+    large_print: bool = False
+    """Rep count and cue readable from across the room."""
     sound: bool = True
     speech: bool = True
     resolution: str = next(iter(RESOLUTIONS))

@@ -1,0 +1,198 @@
+"""On-device pose on the Exercise page: the browser runs the model, the server counts.
+
+The component (`pose_camera.js`, Streamlit components v2, no iframe) opens the camera,
+runs MediaPipe's web Pose Landmarker on every frame it can, draws the leg, the reps, the
+angle and the target band over the live picture, and sends only timestamped landmarks,
+about four batches a second, never video. Each batch reruns just this fragment: its
+callback turns the batch into poses (`coach.landmark_stream`) and hands them to the same
+`LiveSession` the server-side camera path uses, and the fragment sends back what the
+overlay shows plus an acknowledgement, so the browser resends only what the server has
+not handled. Words are made here, from the core's ids, and travel to the browser ready
+to show.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from coach.exercise import Exercise, Mode, Signal
+from coach.landmark_stream import BatchError, parse_batch
+from coach.live_session import Stage
+from coach.ui.live import LiveHolder, LiveSnapshot
+from coach.ui.state import Settings, media_constraints
+from coach.wording import cue_sentence, cue_text, prompt_sentence
+
+log = logging.getLogger(__name__)
+
+_CSS = """
+.coach-pose { font: 15px/1.4 sans-serif; color: var(--st-text-color, #262730); }
+.coach-pose canvas.view {
+  display: block; width: 100%; border-radius: 8px; background: #1e2328;
+}
+.coach-pose .bar { display: flex; align-items: center; gap: 12px; margin-top: 8px; }
+.coach-pose button {
+  font: inherit; font-weight: 600; padding: 8px 22px; border-radius: 8px; cursor: pointer;
+  border: 1px solid rgba(128, 128, 128, 0.5); background: #f0f2f6; color: #262730;
+}
+.coach-pose button.start { background: #2e7d32; color: #fff; border-color: #2e7d32; }
+.coach-pose button.stop { background: #c62828; color: #fff; border-color: #c62828; }
+.coach-pose .note { flex: 1; font-size: 0.9em; opacity: 0.85; }
+.coach-pose .note.bad { color: #c62828; opacity: 1; font-weight: 600; }
+.coach-pose.large button { font-size: 1.6em; padding: 14px 40px; }
+.coach-pose.large .note { font-size: 1.2em; }
+"""
+
+_HTML = """
+<div class="coach-pose">
+  <canvas class="view" role="img" aria-label="Your camera picture with the measured leg"></canvas>
+  <div class="bar">
+    <button class="start" type="button">Start</button>
+    <button class="stop" type="button" hidden>Stop</button>
+    <span class="note" role="status" aria-live="polite"></span>
+  </div>
+</div>
+"""
+
+_JS = (Path(__file__).with_name("pose_camera.js")).read_text(encoding="utf-8")
+
+# Registered once at import, as Streamlit recommends; re-registered on each runtime.
+_COMPONENT: Any = st.components.v2.component("coach_pose_camera", html=_HTML, css=_CSS, js=_JS)
+
+WORDS = {
+    "start": "Start",
+    "starting": "Starting the camera and the pose model...",
+    "idle": "Press Start and allow the browser to use your camera. "
+    "Your video stays on this device: only the leg's position is sent.",
+    "running": "On this device: {fps} frames a second (model {model_ms} ms). "
+    "Video stays here; only the leg's position is sent.",
+    "denied": "The browser was not allowed to use the camera. Allow it (the camera icon in "
+    "the address bar) and press Start again.",
+    "no_camera": "No camera was found. Plug one in, or close other programs using it, and "
+    "press Start again.",
+    "unsupported": "This browser cannot run the camera here. Use a current Chrome, Edge, "
+    "Firefox or Safari, or switch to server mode on the Settings page.",
+    "failed": "The pose model could not start in this browser. Switch to server mode on the "
+    "Settings page, or try another browser.",
+}
+
+
+def key_for(holder: LiveHolder) -> str:
+    return f"coach-pose-{holder.id}"
+
+
+def _trigger(key: str, event: str) -> Any:
+    """The value the browser sent with `event` on this run (None if it sent none)."""
+    state = st.session_state.get(key)
+    if state is None:
+        return None
+    try:
+        return state[event]
+    except (KeyError, TypeError):
+        return getattr(state, event, None)
+
+
+def _take_batch(holder: LiveHolder, payload: Any) -> None:
+    try:
+        batch = parse_batch(payload)
+    except BatchError as exc:
+        log.warning("ignored a landmark batch: %s", exc)
+        return
+    holder.process_batch(batch, time.monotonic())
+
+
+def on_frames(holder: LiveHolder, key: str) -> None:
+    """A batch arrived (runs before the fragment reruns)."""
+    payload = _trigger(key, "frames")
+    if payload is not None:
+        _take_batch(holder, payload)
+
+
+def on_stop(holder: LiveHolder, key: str) -> None:
+    """Stop: the last frames go through, the session ends, the summary is shown."""
+    payload = _trigger(key, "stop")
+    if isinstance(payload, dict) and payload.get("batch") is not None:
+        _take_batch(holder, payload["batch"])
+    holder.with_session(lambda s: s.end())
+    if holder.recorder is not None:
+        holder.recorder.flush(5.0)
+
+
+def overlay_status(snap: LiveSnapshot, ex: Exercise) -> dict[str, Any]:
+    """What the browser draws over the picture: the same values the panel shows."""
+    s = snap.status
+    r = snap.result
+    plan = s.plan
+    value_text = None
+    if ex.signal in (Signal.ANKLE, Signal.TOE_LIFT):
+        if s.angle_deg is not None:
+            value_text = f"Ankle {s.angle_deg:+.0f}°"
+    elif s.excursion is not None:
+        value_text = f"Lift {s.excursion:.0f}% of shin"
+    hold_text, hold_done = None, False
+    if s.hold_target_s > 0 and s.hold_s > 0:
+        left = max(0.0, s.hold_target_s - s.hold_s)
+        hold_text, hold_done = ("Hold done" if left == 0 else f"Hold {left:.0f} s"), left == 0
+    counting = s.stage in (Stage.COUNTING, Stage.RESTING, Stage.DONE)
+    message = None
+    if s.stage is not Stage.COUNTING:
+        message = prompt_sentence(s.prompt, s.prompt_params)
+    elif s.not_counting:
+        message = cue_sentence(s.not_counting)
+    return {
+        "stage": s.stage.value,
+        "reps": s.reps,
+        "of": plan.sets * plan.reps_per_set,
+        "count_label": "Holds" if ex.mode is Mode.HOLD else "Reps",
+        "set_text": f"Set {plan.set_no} of {plan.sets}" if plan.sets > 1 and counting else None,
+        "value_text": value_text if counting else None,
+        "hold_text": hold_text,
+        "hold_done": hold_done,
+        "excursion": s.excursion if counting else None,
+        "message": message,
+        "cue": cue_text(s.cue) if s.cue and counting else None,
+        "progress": s.progress if s.stage is not Stage.COUNTING else None,
+        "side": r.side.value if r is not None and r.side is not None else None,
+        "view_ok": bool(r is not None and r.view.ok),
+    }
+
+
+def gauge_of(ex: Exercise) -> dict[str, Any]:
+    """The target band's scale, as `coach.annotate` draws it on the server's overlay."""
+    c = ex.counter
+    return {
+        "lo": c.exit - 5.0,
+        "hi": c.target + 8.0,
+        "band": [c.hold_floor, c.target + c.target_tolerance],
+        "enter": c.enter,
+    }
+
+
+def pose_camera(
+    holder: LiveHolder, settings: Settings, assets: dict[str, str], snap: LiveSnapshot
+) -> None:
+    """Mount (or update) the on-device camera for this live session."""
+    key = key_for(holder)
+    payload = {
+        "session": holder.id,
+        "assets": assets,
+        "camera": media_constraints(settings),
+        "delegate": "GPU",
+        "ack": snap.ack,
+        "status": overlay_status(snap, holder.exercise),
+        "gauge": gauge_of(holder.exercise),
+        "large": settings.large_print,
+        "ended": snap.ended,
+        "words": WORDS,
+    }
+    _COMPONENT(
+        data=payload,
+        key=key,
+        on_frames_change=functools.partial(on_frames, holder, key),
+        on_stop_change=functools.partial(on_stop, holder, key),
+    )
