@@ -39,6 +39,26 @@ MAX_FRAMES = 900
 MAX_SIDE_PX = 8192
 STREAM_ID_MAX = 64
 
+FASTEST_BATCH_MS = 250
+"""Each batch reruns a page fragment on the server: four a second is plenty for the
+count and the beep to feel immediate (the leg is drawn in the browser at camera rate)."""
+SLOWEST_BATCH_MS = 1000
+"""Never slower: the count, the beep and the cue lag the movement by up to this much."""
+RERUN_BUDGET_PER_S = 32.0
+"""Fragment reruns a second one server process takes before it asks browsers to batch
+more (measured: benchmarks/ondevice_load.py, docs/benchmark.md)."""
+
+
+def batch_interval_ms(active_sessions: int, budget_per_s: float = RERUN_BUDGET_PER_S) -> int:
+    """How often each browser should send a batch, given the on-device sessions this
+    server runs now: fast while there is room, then slower so the reruns stay within
+    budget, but never slower than `SLOWEST_BATCH_MS`. Batching more changes no count
+    (frames keep their own times), only how soon the page shows it."""
+    if budget_per_s <= 0:
+        return SLOWEST_BATCH_MS
+    wanted = 1000.0 * max(1, active_sessions) / budget_per_s
+    return int(min(SLOWEST_BATCH_MS, max(FASTEST_BATCH_MS, round(wanted))))
+
 
 class BatchError(ValueError):
     """A batch the server cannot use; `field` names the part and `problem` says why."""

@@ -80,9 +80,13 @@ class AudioQueue:
             self.events.popleft()
 
     def on_event(self, event: SessionEvent) -> None:
-        """Beep on a rep; speak cues (dropped if they would talk over) and announcements."""
+        """Beep and say the number on a rep (the patient across the room hears the count);
+        speak cues (dropped if they would talk over) and announcements."""
         if isinstance(event, RepCompleted):
             self.beep(event.t_s)
+            self.say(
+                event.t_s, prompt_sentence("rep_number", {"number": event.rep.number}), brief=True
+            )
         elif isinstance(event, CueGiven):
             self.say(event.t_s, cue_sentence(event.cue_id, event.params))
         elif isinstance(event, Announcement):

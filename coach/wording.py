@@ -111,7 +111,7 @@ PROMPTS: dict[str, str] = {
     "calibrate": "Relax your foot and keep it still for a moment.",
     "calibrate_now": "Now relax your foot and keep it still.",
     "last_set_done": "Well done! That was your last set.",
-    "all_done": "All sets done - well done! Press STOP or End session to see your summary.",
+    "all_done": "All sets done - well done! Press Stop to see your summary.",
 }
 
 
@@ -126,6 +126,8 @@ def prompt_sentence(prompt_id: str, params: Params | None = None) -> str:
         return f"Get into place: starting in {int(float(p.get('seconds', 0)))} s."
     if prompt_id == "countdown_tick":
         return f"{int(float(p.get('seconds', 0)))}"
+    if prompt_id == "rep_number":
+        return f"{int(float(p.get('number', 0)))}"
     if prompt_id == "start":
         first = "Calibrated. " if p.get("calibrated") else ""
         return f"{first}Let's start: {p.get('exercise', 'your exercise')}."

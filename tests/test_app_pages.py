@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -427,3 +428,76 @@ def test_a_failing_page_shows_a_message_not_a_trace() -> None:
     no_trace(at)
     assert at.error and "something went wrong" in at.error[0].value
     assert "internal detail" not in at.error[0].value
+
+
+# -- Exercise, on-device pose ------------------------------------------------------------
+
+
+def on_device_app() -> tuple[AppTest, FakeStreamer]:
+    """The default mode: the browser runs the model; the page must never start WebRTC."""
+    at, streamer = app()
+    at.session_state[SETTINGS_KEY] = Settings(countdown_s=0.0)  # pose_mode: the default
+    at.query_params["exercise"] = "range_of_motion"
+    return at, streamer
+
+
+def test_the_exercise_page_runs_pose_on_the_device_by_default_and_says_so() -> None:
+    at, streamer = on_device_app()
+    at.run()
+    no_trace(at)
+    assert any("Pose measured on this device" in c.value for c in at.caption)
+    assert any("Press **Start** under the picture" in i.value for i in at.info)
+    assert streamer.kwargs == {}, "no WebRTC stream in on-device mode"
+    holder = at.session_state[HOLDER_KEY]
+    assert isinstance(holder, LiveHolder) and holder.config.pose == "browser"
+
+
+def test_landmark_batches_from_the_browser_count_on_the_page() -> None:
+    """What the component's callback does with each batch, then the page's read-out."""
+    from coach.landmark_stream import encode_batch, encode_frame, parse_batch
+    from coach.ui.pose_camera import overlay_status
+
+    at, _ = on_device_app()
+    at.run()
+    holder = at.session_state[HOLDER_KEY]
+    fps = 30.0
+    frames = [
+        encode_frame(i / fps, side_view_pose(ankle_trace(i / fps)), 120.0)
+        for i in range(int((3.0 + 4 * 3.0 + 0.8) * fps))
+    ]
+    for k in range(0, len(frames), 8):
+        batch = parse_batch(encode_batch("cam", k, 640, 480, frames[k : k + 8]))
+        holder.process_batch(batch, time.monotonic())  # just arrived: the camera is on
+    at.run()
+    no_trace(at)
+    assert metric(at, "Reps") == "4"
+    assert any("This device analyses" in c.value for c in at.caption)
+    # The overlay shows the very numbers the panel shows.
+    overlay = overlay_status(holder.snapshot(), holder.exercise)
+    assert overlay["reps"] == 4 and overlay["side"] in ("left", "right")
+    assert overlay["value_text"] == f"Ankle {holder.snapshot().status.angle_deg:+.0f}°"
+    assert metric(at, "Ankle angle") == f"{holder.snapshot().status.angle_deg:+.0f}°"
+
+
+def test_without_the_web_landmarker_the_page_falls_back_to_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from coach.ui import exercise_page
+    from coach.web_assets import WebAssetsMissing
+
+    def missing(model: str, base_path: str = "") -> Any:
+        raise WebAssetsMissing("not published (test)")
+
+    exercise_page._web_assets.clear()
+    monkeypatch.setattr(exercise_page, "web_pose_assets", missing)
+    try:
+        at, streamer = on_device_app()
+        at.run()
+        no_trace(at)
+        captions = " ".join(c.value for c in at.caption)
+        assert "Pose measured on the server" in captions
+        assert "cannot offer on-device pose" in captions
+        assert "not published" not in captions  # the reason is for the server's log only
+        assert callable(streamer.kwargs["video_processor_factory"])
+    finally:
+        exercise_page._web_assets.clear()

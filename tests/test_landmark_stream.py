@@ -15,6 +15,7 @@ from coach.landmark_stream import (
     MAX_FRAMES,
     BatchError,
     FrameGate,
+    batch_interval_ms,
     encode_batch,
     encode_frame,
     parse_batch,
@@ -227,3 +228,23 @@ def test_frames_keep_the_browsers_spacing_not_the_arrival_time() -> None:
     holder.process_batch(parse_batch(encode_batch("cam", 1, 640, 480, frames[:600])), 100.0)
     status = holder.snapshot().status
     assert status.t_s == pytest.approx(10.0 - 1 / FPS, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("sessions", "interval_ms"),
+    [(0, 250), (1, 250), (8, 250), (16, 500), (32, 1000), (50, 1000), (500, 1000)],
+)
+def test_browsers_batch_more_as_the_server_gets_busier(sessions: int, interval_ms: int) -> None:
+    assert batch_interval_ms(sessions) == interval_ms
+
+
+def test_the_server_counts_only_sessions_seen_lately() -> None:
+    from coach.ui.pose_camera import ActiveSessions
+
+    active = ActiveSessions(window_s=5.0)
+    active.seen("a", 0.0)
+    active.seen("b", 3.0)
+    assert active.count(4.0) == 2
+    assert active.count(6.0) == 1  # "a" stopped sending
+    active.seen("a", 7.0)
+    assert active.count(7.0) == 2

@@ -13,7 +13,9 @@ export default function (component) {
   const root = parentElement.querySelector('.coach-pose');
   if (!root) return;
 
-  const SEND_EVERY_MS = 250;    // one batch (and one server rerun) at most this often
+  // One batch (and one server rerun) at most this often: the server sets the pace from
+  // how many patients it serves (coach.landmark_stream.batch_interval_ms).
+  const SEND_EVERY_MS = Math.min(1000, Math.max(100, Number(d.send_every_ms) || 250));
   const RESEND_AFTER_MS = 2000; // an unanswered batch is sent again (with newer frames)
   const MAX_PENDING = 900;      // frames kept unacknowledged at most (30 s at 30 fps)
   const LEGS = {
@@ -35,6 +37,7 @@ export default function (component) {
     };
   }
   S.setTrigger = setTriggerValue;
+  S.sendEvery = SEND_EVERY_MS;
   S.data = d;
   S.root = root;
   S.canvas = root.querySelector('canvas.view');
@@ -235,7 +238,7 @@ export default function (component) {
     const now = performance.now();
     if (!s.pending.length || !s.setTrigger) return;
     if (!force) {
-      if (now - s.lastSend < SEND_EVERY_MS) return;
+      if (now - s.lastSend < (s.sendEvery || 250)) return;
       if (s.inFlight && now - s.inFlight.at < RESEND_AFTER_MS) return;
     }
     s.seq += 1;

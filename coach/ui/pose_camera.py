@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import streamlit as st
 
 from coach.exercise import Exercise, Mode, Signal
-from coach.landmark_stream import BatchError, parse_batch
+from coach.landmark_stream import BatchError, batch_interval_ms, parse_batch
 from coach.live_session import Stage
 from coach.ui.live import LiveHolder, LiveSnapshot
 from coach.ui.state import Settings, media_constraints
@@ -82,6 +83,29 @@ WORDS = {
 }
 
 
+class ActiveSessions:
+    """On-device sessions this server process ran in the last few seconds (its load)."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self.window_s = window_s
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def seen(self, session_id: str, now_s: float) -> None:
+        """Note a batch of `session_id`."""
+        with self._lock:
+            self._seen[session_id] = now_s
+
+    def count(self, now_s: float) -> int:
+        with self._lock:
+            for sid in [s for s, t in self._seen.items() if now_s - t > self.window_s]:
+                del self._seen[sid]
+            return len(self._seen)
+
+
+ACTIVE = ActiveSessions()
+
+
 def key_for(holder: LiveHolder) -> str:
     return f"coach-pose-{holder.id}"
 
@@ -103,7 +127,9 @@ def _take_batch(holder: LiveHolder, payload: Any) -> None:
     except BatchError as exc:
         log.warning("ignored a landmark batch: %s", exc)
         return
-    holder.process_batch(batch, time.monotonic())
+    now = time.monotonic()
+    holder.process_batch(batch, now)
+    ACTIVE.seen(holder.id, now)
 
 
 def on_frames(holder: LiveHolder, key: str) -> None:
@@ -187,6 +213,7 @@ def pose_camera(
         "status": overlay_status(snap, holder.exercise),
         "gauge": gauge_of(holder.exercise),
         "large": settings.large_print,
+        "send_every_ms": batch_interval_ms(ACTIVE.count(time.monotonic())),
         "ended": snap.ended,
         "words": WORDS,
     }

@@ -1,0 +1,749 @@
+"""On-device pose load test: many simulated patients send landmarks to one app server.
+
+    .venv/bin/python benchmarks/ondevice_load.py --clients 10 --seconds 60
+    .venv/bin/python benchmarks/ondevice_load.py --clients 30 --seconds 60 --clip highcam
+    .venv/bin/python benchmarks/ondevice_load.py --record-only       # build the streams
+
+In on-device mode the patient's browser runs the pose model and sends only landmarks
+(`coach.landmark_stream`) through the Exercise page's `coach_pose_camera` component;
+each batch reruns one fragment on the server. This benchmark plays that browser without
+a browser (`benchmarks.st_client` speaks Streamlit's websocket protocol), so one process
+can be 50+ patients:
+
+- Recorded landmark streams: the full model (the app's default live model) run over
+  every frame of a rendered clip whose rep count is known (`coach.pose.MediaPipePose`,
+  video mode, t = frame / fps), padded with the first frame for the countdown, the
+  set-up check and calibration, and the last frame at the end; cached as JSON in
+  `.cache/landmark_streams/` (gitignored).
+- Each simulated patient opens a page session (`/?exercise=<id>`), finds the component
+  and replays the stream in real time as `pose_camera.js` sends it: a batch at most every
+  250 ms, at most one batch in flight (an unanswered one is resent after 2 s), every
+  frame not acknowledged yet sent again, frame times on the stream's own clock. At the
+  end of a pass it waits for the last acknowledgement and checks the server's
+  `status.reps` against the clip's truth; the next pass is a new session.
+- The server process's CPU (/proc/<pid>/stat, children included) and RSS are sampled,
+  and the ack delay (batch sent -> the component's `data.ack` covering it) is measured.
+
+The last line is the summary: `clients N: counts right K/M passes, ack delay p95 X ms,
+server cpu Y% of 2 cores, memory growth Z MB` (one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+os.environ.setdefault("COACH_MODELS_DIR", str(REPO.parent / "shared" / "models"))
+
+from benchmarks.st_client import (  # noqa: E402  (path set up above)
+    BidiElement,
+    SessionClosed,
+    StreamlitClient,
+)
+from coach.landmark_stream import encode_batch  # noqa: E402
+
+CLIPS = Path(os.environ.get("COACH_CLIPS_DIR", REPO.parent / "shared" / "clips"))
+CACHE = REPO / ".cache" / "landmark_streams"
+COMPONENT = "coach_pose_camera"
+STREAM_FORMAT = 1
+
+SEND_EVERY_S = 0.25
+"""pose_camera.js: one batch (one fragment rerun) at most this often."""
+RESEND_AFTER_S = 2.0
+"""pose_camera.js: an unanswered batch is followed by a new one after this long."""
+MAX_PENDING = 900
+"""pose_camera.js: frames kept unacknowledged at most (older ones are dropped)."""
+PAD_START_S = 6.0
+"""First frame repeated: getting into place, the countdown, the set-up check, calibration."""
+PAD_END_S = 3.0
+"""Last frame repeated: the last rep's return is seen whole."""
+SETTLE_S = 15.0
+"""After the last frame: how long to wait for the last acknowledgement."""
+START_TIMEOUT_S = 60.0
+MARGIN_S = 90.0
+"""The whole run ends within --seconds plus this (server start, stagger, the last pass)."""
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    key: str
+    path: str
+    exercise: str
+    reps: int
+
+
+CLIP_SPECS = {
+    c.key: c
+    for c in (
+        ClipSpec("xbot", "rendered/xbot_seated_pumps_side.mp4", "range_of_motion", 10),
+        ClipSpec("heelraise", "rendered/standing_heelraise_side.mp4", "heel_raise_standing", 8),
+        ClipSpec("highcam", "rendered/xbot_seated_pumps_highcam.mp4", "range_of_motion", 9),
+    )
+}
+
+
+# -- recorded streams ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedStream:
+    """One clip's landmarks as the browser sends them (`encode_frame` lists), padded."""
+
+    clip: str
+    exercise: str
+    true_reps: int
+    model: str
+    fps: float
+    width: int
+    height: int
+    pad_start_s: float
+    pad_end_s: float
+    frames: list[list[Any]]
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.frames[-1][0]) / 1000.0 if self.frames else 0.0
+
+
+def _truth_reps(clip: Path) -> int | None:
+    truth = clip.with_name(f"{clip.stem}_truth.json")
+    if not truth.is_file():
+        return None
+    return int(json.loads(truth.read_text())["true_rep_count"])
+
+
+def cache_path(spec: ClipSpec, model: str, pad_start_s: float, pad_end_s: float) -> Path:
+    stem = Path(spec.path).stem
+    return CACHE / f"{stem}-{model}-pad{pad_start_s:g}+{pad_end_s:g}.json"
+
+
+def _frames_padded(path: Path, pad_start_s: float, pad_end_s: float) -> Iterator[Any]:
+    """The clip's frames (BGR) with the first and last repeated; sets `fps` first."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise FileNotFoundError(f"cannot open {path}")
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) or 30.0
+        yield fps
+        ok, frame = cap.read()
+        if not ok:
+            raise ValueError(f"{path} has no frames")
+        for _ in range(round(pad_start_s * fps)):
+            yield frame
+        last = frame
+        while ok:
+            yield frame
+            last = frame
+            ok, frame = cap.read()
+        for _ in range(round(pad_end_s * fps)):
+            yield last
+    finally:
+        cap.release()
+
+
+def record_stream(
+    spec: ClipSpec,
+    model: str = "full",
+    pad_start_s: float = PAD_START_S,
+    pad_end_s: float = PAD_END_S,
+) -> RecordedStream:
+    """Run the pose model over every frame (video mode, t = frame index / fps), as the
+    browser's landmarker runs over the camera picture, padding included."""
+    from coach.landmark_stream import encode_frame
+    from coach.live_session import frame_brightness
+    from coach.pose import MediaPipePose
+
+    clip = CLIPS / spec.path
+    truth = _truth_reps(clip)
+    if truth is not None and truth != spec.reps:
+        raise ValueError(f"{spec.path}: the truth file says {truth} reps, not {spec.reps}")
+    frames: list[list[Any]] = []
+    source = _frames_padded(clip, pad_start_s, pad_end_s)
+    fps = float(next(source))
+    width = height = 0
+    with MediaPipePose(model, mode="video") as pose_model:
+        for i, frame in enumerate(source):
+            height, width = frame.shape[:2]
+            t_s = i / fps
+            pose = pose_model.detect(frame, t_s)
+            frames.append(encode_frame(t_s, pose, frame_brightness(frame)))
+    return RecordedStream(
+        spec.path, spec.exercise, spec.reps, model, fps, width, height,
+        pad_start_s, pad_end_s, frames,
+    )  # fmt: skip
+
+
+def load_stream(
+    spec: ClipSpec,
+    model: str = "full",
+    pad_start_s: float = PAD_START_S,
+    pad_end_s: float = PAD_END_S,
+    *,
+    log: Callable[[str], None] = print,
+) -> RecordedStream:
+    """The cached stream, recorded first if missing (a minute or so per clip)."""
+    path = cache_path(spec, model, pad_start_s, pad_end_s)
+    if path.is_file():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            d = json.loads(path.read_text())
+            if d.get("format") == STREAM_FORMAT:
+                d.pop("format")
+                return RecordedStream(**d)
+    log(f"recording {spec.path} with the {model} model (cached in {path.parent})...")
+    t0 = time.monotonic()
+    stream = record_stream(spec, model, pad_start_s, pad_end_s)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    d = {"format": STREAM_FORMAT, **stream.__dict__}
+    tmp.write_text(json.dumps(d, separators=(",", ":")))
+    tmp.replace(path)
+    log(f"  {len(stream.frames)} frames in {time.monotonic() - t0:.0f} s")
+    return stream
+
+
+# -- the app server ----------------------------------------------------------------------
+
+
+def app_server(log_path: Path, app: Path | None = None, env: dict[str, str] | None = None) -> Any:
+    """`streamlit run` on a free 127.0.0.1 port (the browser test's `StreamlitServer`);
+    `app` runs another script instead of app.py (a stand-in), same options."""
+    from tests import test_browser_e2e as e2e
+
+    if app is None or app.resolve() == (REPO / "app.py").resolve():
+        return e2e.StreamlitServer(log_path, env)
+
+    class ScriptServer(e2e.StreamlitServer):
+        def __enter__(self) -> ScriptServer:
+            import subprocess
+
+            assert app is not None
+            environ = dict(os.environ)
+            environ.update(self.extra_env)
+            environ["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(REPO), environ.get("PYTHONPATH", "")) if p
+            )
+            environ["PYTHONUNBUFFERED"] = "1"
+            cmd = [
+                sys.executable, "-m", "streamlit", "run", str(app),
+                "--server.headless=true", "--server.address=127.0.0.1",
+                f"--server.port={self.port}", "--browser.gatherUsageStats=false",
+                "--server.fileWatcherType=none", "--server.runOnSave=false",
+            ]  # fmt: skip
+            self._log = self.log_path.open("wb")
+            self.proc = subprocess.Popen(
+                cmd, cwd=REPO, env=environ, stdout=self._log, stderr=subprocess.STDOUT
+            )
+            try:
+                self._wait_healthy(60.0)
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
+            return self
+
+    return ScriptServer(log_path, env)
+
+
+# -- the server process's CPU and memory --------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def proc_sample(pid: int) -> tuple[float, float, int]:
+    """(monotonic time, CPU seconds used by the process and its waited-for children, RSS
+    bytes), from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    # fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17,
+    # rss (pages) 24.
+    cpu = sum(int(fields[i - 3]) for i in (14, 15, 16, 17)) / _TICK
+    rss = int(fields[24 - 3]) * _PAGE
+    return time.monotonic(), cpu, rss
+
+
+@dataclass
+class ProcMonitor:
+    pid: int
+    every_s: float = 1.0
+    samples: list[tuple[float, float, int]] = field(default_factory=list)
+    marks: dict[str, int] = field(default_factory=dict)
+
+    def sample(self) -> None:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            self.samples.append(proc_sample(self.pid))
+
+    def mark(self, name: str) -> None:
+        """Remember where a phase starts (a fresh sample is taken)."""
+        self.sample()
+        self.marks[name] = len(self.samples) - 1
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.sample()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.every_s)
+
+    def cpu_between(self, a: str, b: str) -> float:
+        """Share of one core used between two marks (1.0 = one core busy)."""
+        t0, c0, _ = self.samples[self.marks[a]]
+        t1, c1, _ = self.samples[self.marks[b]]
+        return (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def rss_at(self, name: str) -> int:
+        return self.samples[self.marks[name]][2]
+
+    def peak_rss(self, a: str, b: str) -> int:
+        return max(s[2] for s in self.samples[self.marks[a] : self.marks[b] + 1])
+
+
+# -- a simulated patient --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How a simulated browser deviates from pose_camera.js (tests of the resend logic)."""
+
+    drop_every: int = 0
+    """Every Nth batch is taken as sent but never reaches the server (lost)."""
+    duplicate_every: int = 0
+    """Every Nth batch that is sent goes twice (a second, identical rerun)."""
+    brightness_every: int = 5
+    """pose_camera.js measures the brightness on every 5th analysed frame only."""
+    stop_at_end: bool = True
+    """Press Stop at the end of the pass (the `stop` event), as a patient does."""
+
+
+@dataclass
+class PassResult:
+    client: int
+    pass_no: int
+    expected: int
+    reps: int | None = None
+    reps_after_stop: int | None = None
+    stage: str | None = None
+    error: str | None = None
+    batches: int = 0
+    dropped: int = 0
+    duplicated: int = 0
+    frames_sent: int = 0
+    frames_recorded: int = 0
+    bytes_sent: int = 0
+    acks: int = 0
+    seconds: float = 0.0
+    answer_bytes: int = 0
+    """Bytes the server sent this session (all ForwardMsgs)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.reps == self.expected
+
+
+@dataclass
+class Metrics:
+    ack_delays_s: list[float] = field(default_factory=list)
+    passes: list[PassResult] = field(default_factory=list)
+
+
+class PatientPass:
+    """One pass of a recorded stream through one fresh page session, as the browser does."""
+
+    def __init__(
+        self,
+        url: str,
+        stream: RecordedStream,
+        metrics: Metrics,
+        result: PassResult,
+        behaviour: Behaviour = Behaviour(),
+        query: str | None = None,
+    ) -> None:
+        self.url = url
+        self.stream = stream
+        self.metrics = metrics
+        self.result = result
+        self.behaviour = behaviour
+        self.query = query if query is not None else f"exercise={stream.exercise}"
+        self.stream_id = uuid.uuid4().hex[:16]
+        self.pending: list[list[Any]] = []
+        self.seq = 0
+        self.in_flight: tuple[int, float] | None = None
+        self.last_send = -math.inf
+        self.outstanding: dict[int, tuple[float, float]] = {}
+        self.data: dict[str, Any] = {}
+        self.element: BidiElement | None = None
+        self.client: StreamlitClient | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # The server's answer: drop what it has, and let the next batch go (pose_camera.js).
+    def on_component(self, el: BidiElement) -> None:
+        if not el.component_name.endswith(COMPONENT):
+            return
+        self.element = el
+        data = el.data if isinstance(el.data, dict) else {}
+        self.data = data
+        ack = data.get("ack")
+        if not (isinstance(ack, dict) and ack.get("stream") == self.stream_id):
+            return
+        t = float(ack.get("t", -math.inf))
+        self.pending = [f for f in self.pending if f[0] > t + 1e-6]
+        seq = ack.get("seq")
+        if self.in_flight is not None and isinstance(seq, int) and seq >= self.in_flight[0]:
+            self.in_flight = None
+        for s, (sent_s, last_t) in list(self.outstanding.items()):
+            if last_t <= t + 1e-6:
+                self.metrics.ack_delays_s.append(el.received_s - sent_s)
+                self.result.acks += 1
+                del self.outstanding[s]
+
+    def _frame(self, i: int) -> list[Any]:
+        t, bright, points, world = self.stream.frames[i]
+        every = self.behaviour.brightness_every
+        if every > 1 and i % every != 0:
+            bright = None
+        return [t, bright, points, world]
+
+    async def _send(self, batch: dict[str, Any], last_t: float) -> None:
+        assert self.client is not None and self.element is not None
+        sent = await self.client.send_trigger(self.element, "frames", batch)
+        self.outstanding.setdefault(batch["seq"], (sent, last_t))
+        self.result.frames_sent += len(batch["frames"])
+        self.result.bytes_sent += len(json.dumps(batch, separators=(",", ":")))
+
+    async def maybe_send(self) -> None:
+        now = time.monotonic()
+        if not self.pending or now - self.last_send < SEND_EVERY_S:
+            return
+        if self.in_flight is not None and now - self.in_flight[1] < RESEND_AFTER_S:
+            return
+        self.seq += 1
+        s = self.stream
+        batch = encode_batch(self.stream_id, self.seq, s.width, s.height, list(self.pending))
+        self.in_flight = (self.seq, now)
+        self.last_send = now
+        self.result.batches += 1
+        n = self.result.batches
+        b = self.behaviour
+        if b.drop_every and n % b.drop_every == 0:
+            self.result.dropped += 1
+            return
+        last_t = float(batch["frames"][-1][0])
+        await self._send(batch, last_t)
+        if b.duplicate_every and n % b.duplicate_every == 0:
+            self.result.duplicated += 1
+
+            async def again() -> None:
+                await asyncio.sleep(0.03)
+                with contextlib.suppress(SessionClosed):
+                    await self._send(batch, last_t)
+
+            task = asyncio.create_task(again())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def run(self, settle_s: float = SETTLE_S) -> PassResult:
+        r = self.result
+        t_start = time.monotonic()
+        client = StreamlitClient(self.url, self.query, on_component=self.on_component)
+        self.client = client
+        try:
+            await client.connect()
+            await client.start(START_TIMEOUT_S)
+            if client.errors:
+                raise RuntimeError(f"the page failed: {client.errors[0]}")
+            if self.element is None:
+                raise RuntimeError(
+                    f"no {COMPONENT} element on the page (is on-device pose available?)"
+                )
+            status = self.data.get("status") or {}
+            if status.get("counts") == "frames":  # the stand-in counts frames
+                r.expected = len(self.stream.frames)
+            t0 = time.monotonic()
+            r.frames_recorded = len(self.stream.frames)
+            for i in range(len(self.stream.frames)):
+                due = t0 + float(self.stream.frames[i][0]) / 1000.0
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if client.closed.is_set():
+                    raise SessionClosed(client.close_reason)
+                self.pending.append(self._frame(i))
+                if len(self.pending) > MAX_PENDING:
+                    del self.pending[: len(self.pending) - MAX_PENDING]
+                await self.maybe_send()
+            # The camera keeps running (still frames) until everything is acknowledged.
+            deadline = time.monotonic() + settle_s
+            while self.pending and time.monotonic() < deadline:
+                await asyncio.sleep(1.0 / self.stream.fps)
+                if client.closed.is_set():
+                    raise SessionClosed(client.close_reason)
+                await self.maybe_send()
+            if self.pending:
+                raise TimeoutError(f"{len(self.pending)} frames never acknowledged")
+            status = self.data.get("status") or {}
+            r.reps, r.stage = status.get("reps"), status.get("stage")
+            if self.behaviour.stop_at_end and self.element is not None:
+                self.seq += 1
+                stop = {"stream": self.stream_id, "seq": self.seq, "batch": None}
+                await client.send_trigger(self.element, "stop", stop)
+                with contextlib.suppress(TimeoutError):
+                    await client.wait_for(lambda: self.data.get("ended"), 15.0, "the summary")
+                r.reps_after_stop = (self.data.get("status") or {}).get("reps")
+            if client.errors:
+                r.error = f"page error: {client.errors[0]}"
+        except Exception as exc:
+            r.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            r.answer_bytes = sum(client.stats.bytes_in.values())
+            await client.close()
+            r.seconds = time.monotonic() - t_start
+            self.metrics.passes.append(r)
+        return r
+
+
+async def patient(
+    n: int,
+    url: str,
+    stream: RecordedStream,
+    metrics: Metrics,
+    *,
+    start_delay_s: float,
+    end_at: float,
+    behaviour: Behaviour = Behaviour(),
+    max_passes: int | None = None,
+) -> None:
+    """Client `n`: passes of the stream, one fresh session each, while a whole one fits."""
+    await asyncio.sleep(start_delay_s)
+    pass_no = 0
+    while max_passes is None or pass_no < max_passes:
+        if pass_no > 0 and time.monotonic() + stream.duration_s + 5.0 > end_at:
+            break
+        pass_no += 1
+        result = PassResult(n, pass_no, stream.true_reps)
+        await PatientPass(url, stream, metrics, result, behaviour).run()
+        if result.error and "SessionClosed" in result.error:
+            break
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return math.nan
+    xs = sorted(values)
+    k = (len(xs) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+# -- the benchmark ------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    clients: int
+    right: int
+    passes: int
+    ack_p50_ms: float
+    ack_p95_ms: float
+    ack_max_ms: float
+    cpu_core_pct: float
+    cpu_machine_pct: float
+    cores: int
+    rss_start_mb: float
+    rss_end_mb: float
+    rss_peak_mb: float
+    batches: int
+    seconds: float
+
+    def line(self) -> str:
+        return (
+            f"clients {self.clients}: counts right {self.right}/{self.passes} passes, "
+            f"ack delay p95 {self.ack_p95_ms:.0f} ms, server cpu {self.cpu_machine_pct:.0f}% "
+            f"of {self.cores} cores, memory growth {self.rss_end_mb - self.rss_start_mb:.0f} MB"
+        )
+
+
+async def run_load(
+    url: str,
+    pid: int,
+    stream: RecordedStream,
+    clients: int,
+    seconds: float,
+    *,
+    stagger_s: float = 5.0,
+    behaviours: Sequence[Behaviour] = (),
+    log: Callable[[str], None] = print,
+) -> tuple[Summary, Metrics]:
+    metrics = Metrics()
+    mon = ProcMonitor(pid)
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(mon.run(stop))
+    # Warm up: the first page load imports the app's modules (not a patient's cost).
+    warm = PassResult(-1, 0, stream.true_reps)
+    try:
+        async with StreamlitClient(url, f"exercise={stream.exercise}") as c:
+            await c.start(START_TIMEOUT_S)
+    except Exception as exc:
+        warm.error = str(exc)
+    if warm.error:
+        log(f"warm-up failed: {warm.error}")
+    mon.mark("start")
+    t_start = time.monotonic()
+    end_at = t_start + seconds
+    tasks = [
+        asyncio.create_task(
+            patient(
+                i,
+                url,
+                stream,
+                metrics,
+                start_delay_s=stagger_s * i / max(clients, 1),
+                end_at=end_at,
+                behaviour=behaviours[i] if i < len(behaviours) else Behaviour(),
+            )
+        )
+        for i in range(clients)
+    ]
+    # Bounded: a pass that started in time ends within its stream, the settle time and
+    # the stop; anything later is cancelled.
+    hard = seconds + stream.duration_s + SETTLE_S + START_TIMEOUT_S / 2
+    _, late = await asyncio.wait(tasks, timeout=hard)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
+    if late:
+        log(f"{len(late)} clients were still running after {hard:.0f} s and were stopped")
+    mon.mark("end")
+    stop.set()
+    await sampler
+    wall = time.monotonic() - t_start
+    passes = [p for p in metrics.passes if p.client >= 0]
+    delays_ms = [d * 1000.0 for d in metrics.ack_delays_s]
+    cores = os.cpu_count() or 1
+    cpu = mon.cpu_between("start", "end")
+    summary = Summary(
+        clients=clients,
+        right=sum(p.ok for p in passes),
+        passes=len(passes),
+        ack_p50_ms=percentile(delays_ms, 0.5),
+        ack_p95_ms=percentile(delays_ms, 0.95),
+        ack_max_ms=max(delays_ms) if delays_ms else math.nan,
+        cpu_core_pct=100.0 * cpu,
+        cpu_machine_pct=100.0 * cpu / cores,
+        cores=cores,
+        rss_start_mb=mon.rss_at("start") / 1e6,
+        rss_end_mb=mon.rss_at("end") / 1e6,
+        rss_peak_mb=mon.peak_rss("start", "end") / 1e6,
+        batches=sum(p.batches for p in passes),
+        seconds=wall,
+    )
+    return summary, metrics
+
+
+def _report(summary: Summary, metrics: Metrics, log: Callable[[str], None]) -> None:
+    passes = [p for p in metrics.passes if p.client >= 0]
+    for p in passes:
+        if not p.ok:
+            log(
+                f"  client {p.client} pass {p.pass_no}: reps {p.reps} (after stop "
+                f"{p.reps_after_stop}), expected {p.expected}, stage {p.stage}"
+                + (f", error: {p.error}" if p.error else "")
+            )
+    if passes:
+        sent = sum(p.bytes_sent for p in passes)
+        answers = sum(p.answer_bytes for p in passes)
+        batches = max(summary.batches, 1)
+        log(
+            f"  {summary.batches} batches ({summary.batches / summary.seconds:.1f}/s), "
+            f"{sent / batches / 1e3:.1f} kB each; server sent {answers / 1e6:.1f} MB "
+            f"({answers / batches / 1e3:.1f} kB per batch)"
+        )
+        log(
+            f"  frames: {sum(p.frames_sent for p in passes)} sent for "
+            f"{sum(p.frames_recorded for p in passes)} recorded (resends included)"
+        )
+    log(
+        f"  ack delay p50 {summary.ack_p50_ms:.0f} ms, p95 {summary.ack_p95_ms:.0f} ms, "
+        f"max {summary.ack_max_ms:.0f} ms ({len(metrics.ack_delays_s)} batches acknowledged)"
+    )
+    log(
+        f"  server cpu {summary.cpu_core_pct:.0f}% of one core "
+        f"({summary.cpu_machine_pct:.0f}% of {summary.cores} cores); RSS "
+        f"{summary.rss_start_mb:.0f} -> {summary.rss_end_mb:.0f} MB "
+        f"(peak {summary.rss_peak_mb:.0f} MB) over {summary.seconds:.0f} s"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--clients", type=int, default=10)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--clip", choices=sorted(CLIP_SPECS), default="xbot")
+    ap.add_argument("--model", default="full", help="the pose model the streams are made with")
+    ap.add_argument("--app", type=Path, default=None, help="another script than app.py")
+    ap.add_argument("--stagger", type=float, default=5.0, help="seconds over which clients start")
+    ap.add_argument("--browsers", type=int, default=0, help="real browsers too (not yet)")
+    ap.add_argument("--record-only", action="store_true", help="build the cached streams")
+    ap.add_argument("--seed", type=int, default=None)
+    args = ap.parse_args(argv)
+    if args.seed is not None:
+        random.seed(args.seed)
+    if args.record_only:
+        for spec in CLIP_SPECS.values():
+            s = load_stream(spec, args.model)
+            print(f"{spec.key}: {len(s.frames)} frames, {s.duration_s:.1f} s, {s.true_reps} reps")
+        return 0
+    if args.browsers:
+        print("--browsers is not implemented yet: simulated clients only", file=sys.stderr)
+    stream = load_stream(CLIP_SPECS[args.clip], args.model)
+    print(
+        f"stream {stream.clip}: {len(stream.frames)} frames, {stream.duration_s:.1f} s a pass, "
+        f"{stream.true_reps} reps; {args.clients} clients for {args.seconds:.0f} s"
+    )
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="coach-ondevice-") as tmp:
+        env = {"COACH_DATA_DIR": str(Path(tmp) / "data"), "COACH_POSE_MODE": "browser"}
+        log_path = Path(tmp) / "server.log"
+        try:
+            with app_server(log_path, args.app, env) as server:
+                assert server.proc is not None
+                summary, metrics = asyncio.run(
+                    run_load(
+                        server.url,
+                        server.proc.pid,
+                        stream,
+                        args.clients,
+                        args.seconds,
+                        stagger_s=args.stagger,
+                    )
+                )
+        except BaseException:
+            with contextlib.suppress(OSError):
+                print(log_path.read_text(errors="replace")[-4000:], file=sys.stderr)
+            raise
+    _report(summary, metrics, print)
+    print(f"  whole run {time.monotonic() - t0:.0f} s")
+    print(summary.line())
+    return 0 if summary.right == summary.passes and summary.passes else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
