@@ -351,6 +351,8 @@ class PassResult:
     seconds: float = 0.0
     answer_bytes: int = 0
     """Bytes the server sent this session (all ForwardMsgs)."""
+    slowest_ack: tuple[float, int, float] | None = None
+    """(delay s, batch seq, its newest frame's stream time s): the slowest answer."""
 
     @property
     def ok(self) -> bool:
@@ -409,8 +411,12 @@ class PatientPass:
             self.in_flight = None
         for s, (sent_s, last_t) in list(self.outstanding.items()):
             if last_t <= t + 1e-6:
-                self.metrics.ack_delays_s.append(el.received_s - sent_s)
+                delay = el.received_s - sent_s
+                self.metrics.ack_delays_s.append(delay)
                 self.result.acks += 1
+                slowest = self.result.slowest_ack
+                if slowest is None or delay > slowest[0]:
+                    self.result.slowest_ack = (delay, s, last_t / 1000.0)
                 del self.outstanding[s]
 
     def _frame(self, i: int) -> list[Any]:
@@ -572,6 +578,10 @@ class Summary:
     rss_peak_mb: float
     batches: int
     seconds: float
+    client_cpu_pct: float = math.nan
+    """This process (all simulated patients) as % of one core: it shares the machine."""
+    load: tuple[str, str] = ("?", "?")
+    """/proc/loadavg's 1-minute figure at the start and at the end."""
 
     def line(self) -> str:
         return (
@@ -607,6 +617,8 @@ async def run_load(
         log(f"warm-up failed: {warm.error}")
     mon.mark("start")
     t_start = time.monotonic()
+    cpu_start = time.process_time()
+    load_start = _loadavg()
     end_at = t_start + seconds
     tasks = [
         asyncio.create_task(
@@ -635,6 +647,7 @@ async def run_load(
     stop.set()
     await sampler
     wall = time.monotonic() - t_start
+    client_cpu = (time.process_time() - cpu_start) / wall if wall > 0 else math.nan
     passes = [p for p in metrics.passes if p.client >= 0]
     delays_ms = [d * 1000.0 for d in metrics.ack_delays_s]
     cores = os.cpu_count() or 1
@@ -654,12 +667,31 @@ async def run_load(
         rss_peak_mb=mon.peak_rss("start", "end") / 1e6,
         batches=sum(p.batches for p in passes),
         seconds=wall,
+        client_cpu_pct=100.0 * client_cpu,
+        load=(load_start, _loadavg()),
     )
     return summary, metrics
 
 
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
 def _report(summary: Summary, metrics: Metrics, log: Callable[[str], None]) -> None:
     passes = [p for p in metrics.passes if p.client >= 0]
+    slow = sorted(
+        ((p.slowest_ack, p.client, p.pass_no) for p in passes if p.slowest_ack is not None),
+        reverse=True,
+    )
+    for (delay, seq, t), client, pass_no in slow[:3]:
+        if delay > 1.0:
+            log(
+                f"  slow answer: client {client} pass {pass_no}, batch {seq} (frames up to "
+                f"{t:.1f} s into the stream): {delay * 1000:.0f} ms"
+            )
     for p in passes:
         if not p.ok:
             log(
@@ -689,6 +721,10 @@ def _report(summary: Summary, metrics: Metrics, log: Callable[[str], None]) -> N
         f"({summary.cpu_machine_pct:.0f}% of {summary.cores} cores); RSS "
         f"{summary.rss_start_mb:.0f} -> {summary.rss_end_mb:.0f} MB "
         f"(peak {summary.rss_peak_mb:.0f} MB) over {summary.seconds:.0f} s"
+    )
+    log(
+        f"  the simulated patients used {summary.client_cpu_pct:.0f}% of one core; "
+        f"load average {summary.load[0]} -> {summary.load[1]}"
     )
 
 

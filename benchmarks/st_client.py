@@ -6,8 +6,11 @@ patients against a real `streamlit run app.py`:
 
 - `start()` sends the first `rerun_script` with the page's query string (and the page
   name from the address, "" for the default page), as the frontend does on load; the
-  server answers with `new_session` (the page's script hash, used for every later
-  rerun), deltas and `script_finished`.
+  server answers with `new_session`, `navigation` (with `st.navigation`: the page's
+  script hash, which every later rerun must name, or the server takes the rerun for a
+  page change and drops the widget values it does not carry), deltas and
+  `script_finished`. `page_info_changed` (st.query_params set by the app) updates the
+  query string later reruns send, as the address bar does.
 - Elements are kept by id; a components-v2 element (`BidiComponent`) is found by its
   component name (`component("coach_pose_camera")`, matched on the name's suffix since
   Streamlit may namespace it), with its element id, JSON `data` and the fragment it was
@@ -373,6 +376,16 @@ class StreamlitClient:
             if ev.HasField("script_compilation_exception"):
                 e = ev.script_compilation_exception
                 self.errors.append(f"compile error: {e.type}: {e.message}")
+        elif kind == "navigation":
+            # st.navigation picked the page: later reruns name it (the frontend does the
+            # same). With the main script's hash instead, the server sees a page change
+            # and drops every widget value the rerun does not carry.
+            if msg.navigation.page_script_hash:
+                self.page_script_hash = msg.navigation.page_script_hash
+        elif kind == "page_info_changed":
+            # st.query_params changed: the frontend updates the address bar, and later
+            # reruns send that query string.
+            self.query_string = msg.page_info_changed.query_string
         elif kind == "page_not_found":
             self.errors.append(f"page not found: {msg.page_not_found.page_name!r}")
         elif kind == "auto_rerun":

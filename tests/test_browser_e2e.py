@@ -558,3 +558,29 @@ def test_live_page_counts_reps_of_a_real_clip_in_chromium(tmp_path: Path, pose: 
         camera.path.unlink(missing_ok=True)  # tens of MB: keep only the logs
         for profile in work.glob("profile-*"):
             shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_a_browser_that_cannot_run_the_model_falls_back_to_the_server(tmp_path: Path) -> None:
+    """No WebAssembly in the page (an old or locked-down browser): Start says so, and the
+    page switches itself to the server-side camera, whose START then appears."""
+    params = e2e_params()
+    _check_prerequisites(params)
+    camera = make_fake_camera(params.clip, tmp_path)
+    try:
+        with (
+            StreamlitServer(tmp_path / "server.log") as server,
+            chromium_page(camera.path, tmp_path / "profile") as page,
+        ):
+            page.add_init_script("delete window.WebAssembly;")
+            page.goto(f"{server.url}/?exercise={params.exercise}", wait_until="domcontentloaded")
+            start = page.locator(".coach-pose button.start")
+            start.wait_for(timeout=60_000)
+            start.click()
+            page.get_by_text("this browser could not run the pose model").wait_for(timeout=60_000)
+            page.frame_locator("iframe[title*='streamlit_webrtc']").get_by_role(
+                "button", name="START"
+            ).wait_for(timeout=60_000)
+            assert "Traceback" not in page.content()
+    finally:
+        camera.path.unlink(missing_ok=True)
+        shutil.rmtree(tmp_path / "profile", ignore_errors=True)

@@ -29,7 +29,7 @@ from coach.ui.audio import audio_player
 from coach.ui.auth import get_services, keep_signed_in, user_or_guest
 from coach.ui.common import SELECTED_KEY, camera_streamer, dose_text, exercise_picker, md_escape
 from coach.ui.live import CoachVideoProcessor, LiveConfig, LiveHolder, LiveSnapshot
-from coach.ui.pose_camera import pose_camera
+from coach.ui.pose_camera import DEVICE_FAILED_KEY, pose_camera
 from coach.ui.state import Settings, estimator_factory, get_settings
 from coach.ui.summary import render_summary
 from coach.web_assets import WebAssetsMissing, web_pose_assets
@@ -306,7 +306,7 @@ def pose_mode(settings: Settings) -> tuple[str, dict[str, str] | None]:
     this server cannot offer on-device pose; then the server path, with the assets URLs
     only for "browser"."""
     asked = st.query_params.get("pose", settings.pose_mode)
-    if asked != "browser":
+    if asked != "browser" or st.session_state.get(DEVICE_FAILED_KEY):
         return "server", None
     try:
         return "browser", _web_assets(settings.model, str(st.get_option("server.baseUrlPath")))
@@ -355,6 +355,8 @@ def on_device_live(holder: LiveHolder, settings: Settings, assets: dict[str, str
     if snap.ended and st.session_state.get(ENDED_SEEN_KEY) != holder.id:
         st.session_state[ENDED_SEEN_KEY] = holder.id
         st.rerun(scope="app")  # Stop pressed: show the summary below
+    if st.session_state.get(DEVICE_FAILED_KEY):
+        st.rerun(scope="app")  # this browser cannot run the model: the server path
 
 
 def _server_live(holder: LiveHolder, settings: Settings, snap: LiveSnapshot) -> bool:
@@ -425,7 +427,12 @@ def render() -> None:
         st.fragment(on_device_live)(holder, settings, assets)
         playing = snap.streaming
     else:
-        if st.session_state.get(NO_DEVICE_KEY) and settings.pose_mode == "browser":
+        if st.session_state.get(DEVICE_FAILED_KEY):
+            st.caption(
+                "**Pose measured on the server**: this browser could not run the pose "
+                "model, so the video is sent to the server and back."
+            )
+        elif st.session_state.get(NO_DEVICE_KEY) and settings.pose_mode == "browser":
             st.caption(
                 "**Pose measured on the server**: this server cannot offer on-device pose "
                 "yet, so the video is sent to it and back."

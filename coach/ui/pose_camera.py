@@ -149,6 +149,17 @@ def on_stop(holder: LiveHolder, key: str) -> None:
         holder.recorder.flush(5.0)
 
 
+DEVICE_FAILED_KEY = "coach_live_device_failed"
+
+
+def on_unsupported(key: str) -> None:
+    """The browser could not start the model: this browser session uses the server path."""
+    payload = _trigger(key, "unsupported")
+    reason = payload.get("reason") if isinstance(payload, dict) else None
+    log.warning("on-device pose failed in a browser, using the server: %s", str(reason)[:200])
+    st.session_state[DEVICE_FAILED_KEY] = True
+
+
 def overlay_status(snap: LiveSnapshot, ex: Exercise) -> dict[str, Any]:
     """What the browser draws over the picture: the same values the panel shows."""
     s = snap.status
@@ -222,4 +233,5 @@ def pose_camera(
         key=key,
         on_frames_change=functools.partial(on_frames, holder, key),
         on_stop_change=functools.partial(on_stop, holder, key),
+        on_unsupported_change=functools.partial(on_unsupported, key),
     )
