@@ -1,4 +1,5 @@
-"""Live-path benchmark: frames analysed per second at the server, through a real browser.
+"""Server-side live path benchmark: frames analysed per second at the server, through a real
+browser (the WebRTC mode; benchmarks/pose_modes_bench.py compares it with on-device pose).
 
     .venv/bin/python benchmarks/live_bench.py                 # lite and full
     .venv/bin/python benchmarks/live_bench.py --models lite --seconds 20
@@ -85,7 +86,9 @@ def measure(model: str, seconds: float, work: Path, screenshot: bool = False) ->
                 page.screenshot(path=str(SCREENSHOTS / "live-session.png"), full_page=True)
             return False
 
-        run = run_live(page, server.url, params.exercise, until_s=seconds, stop_when=sample)
+        run = run_live(
+            page, server.url, params.exercise, until_s=seconds, stop_when=sample, pose="server"
+        )
         reps = metric_value(page, "Reps")
         if screenshot:  # end the session and keep its summary
             page.get_by_role("button", name="End session").click()

@@ -1,6 +1,7 @@
 """On-device vs server pose, through real headless browsers: counts, angles, server CPU.
 
     .venv/bin/python benchmarks/pose_modes_bench.py              # the default clip
+    .venv/bin/python benchmarks/pose_modes_bench.py --all-clips  # every rendered clip
     COACH_E2E_CLIP=../shared/clips/... COACH_E2E_EXERCISE=... COACH_E2E_REPS=... \\
         .venv/bin/python benchmarks/pose_modes_bench.py --modes browser server
 
@@ -36,14 +37,17 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("COACH_MODELS_DIR", str(REPO.parent / "shared" / "models"))
 
 from tests.test_browser_e2e import (  # noqa: E402  (path set up above)
+    CLIPS,
     PAD_END_S,
     PAD_START_S,
+    E2EParams,
     StreamlitServer,
     chromium_page,
     e2e_params,
     make_fake_camera,
     run_live,
 )
+from tests.test_clip_rates import RENDERED  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -68,11 +72,10 @@ def chromium_cpu_seconds() -> float:
     return total
 
 
-def measure(mode: str, work: Path) -> dict[str, Any]:
-    params = e2e_params()
+def measure(mode: str, work: Path, params: E2EParams) -> dict[str, Any]:
     camera = make_fake_camera(params.clip, work)
     settle_s = PAD_START_S + camera.clip_s + PAD_END_S / 2
-    out: dict[str, Any] = {"mode": mode, "truth": params.reps}
+    out: dict[str, Any] = {"mode": mode, "truth": params.reps, "clip": params.clip.name}
     with (
         StreamlitServer(work / f"server-{mode}.log") as server,
         chromium_page(camera.path, work / f"profile-{mode}") as page,
@@ -102,10 +105,17 @@ def measure(mode: str, work: Path) -> dict[str, Any]:
         page.get_by_role("button", name=stop).first.click()
         button = page.get_by_role("button", name="Download session (JSON)")
         button.wait_for(timeout=60_000)
-        with page.expect_download(timeout=60_000) as info:
-            button.click()
         path = work / f"{mode}.json"
-        info.value.save_as(str(path))
+        for attempt in range(3):  # a rerun still under way may replace the file once
+            try:
+                with page.expect_download(timeout=60_000) as info:
+                    button.click()
+                info.value.save_as(str(path))
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+                page.wait_for_timeout(2000)
         out["record"] = json.loads(path.read_text())
     camera.path.unlink(missing_ok=True)
     return out
@@ -128,27 +138,45 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> str:
     )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--modes", nargs="+", default=["browser", "server"])
-    args = ap.parse_args()
-    params = e2e_params()
-    print(f"cores: {os.cpu_count()}   clip: {params.clip.name}   truth: {params.reps} reps")
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="coach-modes-bench-") as tmp:
-        for mode in args.modes:
-            rows.append(measure(mode, Path(tmp)))
-    print(f"\n{'mode':8} {'reps':>6} {'server cpu':>11} {'browser cpu':>12} {'up kB/s':>8}  peers")
+def report(rows: list[dict[str, Any]]) -> None:
+    print(f"\n{params_line(rows[0])}")
+    print(f"{'mode':8} {'reps':>6} {'server cpu':>11} {'browser cpu':>12} {'up kB/s':>8}  peers")
     for r in rows:
         print(
             f"{r['mode']:8} {r['reps']!s:>3}/{r['truth']:<2} {r['server_cpu_pct']:>10.1f}% "
-            f"{r['browser_cpu_pct']:>11.1f}% {r['upstream_kB_s']:>8.1f}  {r['peer_connections']}"
+            f"{browser_cpu(r):>12} {r['upstream_kB_s']:>8.1f}  {r['peer_connections']}"
         )
     by = {r["mode"]: r for r in rows}
     if "browser" in by and "server" in by:
         ratio = by["browser"]["server_cpu_pct"] / max(1e-6, by["server"]["server_cpu_pct"])
-        print(f"\nserver CPU per live session, on-device / server-side: {ratio:.2f}")
+        print(f"server CPU per live session, on-device / server-side: {ratio:.2f}")
         print(compare(by["browser"], by["server"]))
+
+
+def browser_cpu(row: dict[str, Any]) -> str:
+    """Chromium's share, or n/a when one of its processes ended during the pass (the
+    sum over processes then means nothing)."""
+    value = row["browser_cpu_pct"]
+    return f"{value:.1f}%" if value >= 0 else "n/a"
+
+
+def params_line(row: dict[str, Any]) -> str:
+    return f"clip {row['clip']}: truth {row['truth']} reps"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--modes", nargs="+", default=["browser", "server"])
+    ap.add_argument("--all-clips", action="store_true", help="every rendered clip with truth")
+    args = ap.parse_args()
+    if args.all_clips:
+        runs = [E2EParams(CLIPS / c.path, c.exercise, c.reps) for c in RENDERED]
+    else:
+        runs = [e2e_params()]
+    print(f"cores: {os.cpu_count()}   clips: {len(runs)}   modes: {' '.join(args.modes)}")
+    with tempfile.TemporaryDirectory(prefix="coach-modes-bench-") as tmp:
+        for params in runs:
+            report([measure(mode, Path(tmp), params) for mode in args.modes])
     print(
         "\nserver cpu: the app process over the clip's pass, % of one core (one patient);"
         "\nbrowser cpu: Chromium (the patient's device) over the same time."

@@ -89,6 +89,7 @@ def render_record(record: SessionRecord, ex: Exercise, *, downloads: bool = True
         file_name=f"{name}.json",
         mime="application/json",
         width="stretch",
+        on_click="ignore",  # a download needs no rerun (one would also replace the file)
     )
     c2.download_button(
         "Download reps (CSV)",
@@ -96,4 +97,5 @@ def render_record(record: SessionRecord, ex: Exercise, *, downloads: bool = True
         file_name=f"{name}.csv",
         mime="text/csv",
         width="stretch",
+        on_click="ignore",
     )
