@@ -101,6 +101,15 @@ class AdaptiveLevels:
         While the movement seen is small, the entry level sits `min_range` above the
         rest level: a first rep counts once it moves that far, and the jitter of a
         still leg never does.
+
+        The rest level is the low percentile of a window that holds reps, but the
+        median of one that holds none (spread below `min_range`): the low percentile
+        of a still leg is the bottom of its jitter, 2-3 units below where it rests
+        when the pose model wobbles (a webcam stream that begins with seconds of
+        standing still). Frozen there for the first rep, that rest put the return
+        level below the leg's real rest, and a first rep that came straight back
+        into a second ran on into it. (A jitter nearly as wide as `min_range` is tipped
+        over it by the first frames of a rep, and keeps the low percentile.)
         """
         return self._frozen if self._frozen is not None else self._compute()
 
@@ -123,7 +132,12 @@ class AdaptiveLevels:
         values = self._values()
         if values is None:
             return None
-        return self._levels(_percentile(values, self.low_pct), _percentile(values, self.high_pct))
+        low, high = _percentile(values, self.low_pct), _percentile(values, self.high_pct)
+        if high - low < self.min_range:
+            # No movement in the window: all of it is rest, and a still leg rests in the
+            # middle of its jitter, not at its low tail (see `levels`).
+            low = _percentile(values, 50.0)
+        return self._levels(low, high)
 
     def _levels(self, low: float, high: float) -> Levels:
         # Never closer together than `min_range` above the rest level at entry.

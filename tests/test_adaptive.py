@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
 
 from coach.adaptive import AdaptiveLevels
+from coach.counter import CounterConfig, Phase, RepCounter
 
 
 def feed(levels: AdaptiveLevels, trace, seconds: float, fps: float = 30.0) -> None:
@@ -81,6 +83,54 @@ def test_the_top_grows_during_a_first_rep_bigger_than_the_window_showed() -> Non
     assert first is not None and grown is not None
     assert grown.rest == first.rest and grown.top > first.top
     assert grown.exit > first.exit
+
+
+def wobble(t: float) -> float:
+    """A still leg as a webcam pose model reads it: a slow wobble of about +-2 units (the
+    browser recording of the 45-degree heel raise: p10 to p90 3.0-3.5, min_range 5)."""
+    return 1.8 * math.sin(2 * math.pi * 0.7 * t) + 0.6 * math.sin(2 * math.pi * 1.9 * t + 1.0)
+
+
+def test_a_still_window_rests_in_the_middle_of_its_jitter_not_at_its_low_tail() -> None:
+    levels = AdaptiveLevels(min_range=5.0)
+    feed(levels, wobble, 10.0, fps=17.0)
+    got = levels.levels()
+    assert got is not None and 3.0 < levels.spread < 4.0  # jitter, below min_range
+    assert got.rest == pytest.approx(0.0, abs=0.3)  # the median, not p10 (about -1.9)
+    assert got.enter - got.rest == pytest.approx(5.0)
+    assert got.exit > 2.0  # a return to where the leg rests is below the exit level
+
+
+def still_then_two_reps(t: float) -> float:
+    """10 s standing still, then a rep to 7 that comes straight back (to 1.5, not to the
+    bottom of the still wobble) into a second rep to 9 with a 2 s hold, then rest."""
+    if t < 10.0:
+        return wobble(t)
+    keys = [(10.0, 0.0), (11.0, 7.0), (11.3, 7.0), (12.3, 1.5), (13.3, 9.0), (15.3, 9.0)]
+    keys += [(16.5, 0.0), (30.0, 0.0)]
+    for (t0, v0), (t1, v1) in itertools.pairwise(keys):
+        if t0 <= t <= t1:
+            return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+    return 0.0
+
+
+def test_two_reps_after_a_long_still_start_do_not_merge() -> None:
+    """The live stream of a patient standing still while the camera connects: the first
+    rep's rest level, frozen from the still window, must be where the leg rests (a
+    browser recording of the 45-degree heel raise merged reps 1 and 2 when it was p10)."""
+    levels = AdaptiveLevels(min_range=5.0)
+    counter = RepCounter(CounterConfig(enter=6.0, exit=2.0, target=10.0, min_up_s=0.15))
+    fps = 17.0
+    for i in range(int(20.0 * fps)):
+        t = i / fps
+        value = still_then_two_reps(t)
+        levels.add(t, value)
+        got = levels.levels()
+        if got is None:
+            continue
+        update = counter.update(t, value, (got.enter, got.exit))
+        levels.freeze(update.phase is not Phase.REST)
+    assert [round(r.start_s) for r in counter.reps] == [10, 12]
 
 
 @pytest.mark.parametrize(
