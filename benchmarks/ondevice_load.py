@@ -23,6 +23,14 @@ can be 50+ patients:
   `status.reps` against the clip's truth; the next pass is a new session.
 - The server process's CPU (/proc/<pid>/stat, children included) and RSS are sampled,
   and the ack delay (batch sent -> the component's `data.ack` covering it) is measured.
+  The whole machine's CPU (/proc/stat) is reported too: the simulated patients share it,
+  and so does anything else running.
+- Bounded: a new pass starts only if it fits in --seconds (each client's first always
+  does); the clients' phase is cut at max(--seconds, stagger + one pass) + 60 s, the
+  server's start waits 60 s at most and its stop 20 s; the server is always stopped.
+- `--browsers K` adds K real headless Chromiums (the browser test's harness: a fake
+  webcam plays the clip and the on-device model runs in the browser), counted apart.
+  Each needs about a core: on a small machine they slow the server down too.
 
 The last line is the summary: `clients N: counts right K/M passes, ack delay p95 X ms,
 server cpu Y% of 2 cores, memory growth Z MB` (one line).
@@ -36,7 +44,7 @@ import contextlib
 import json
 import math
 import os
-import random
+import shutil
 import sys
 import tempfile
 import time
@@ -64,7 +72,8 @@ COMPONENT = "coach_pose_camera"
 STREAM_FORMAT = 1
 
 SEND_EVERY_S = 0.25
-"""pose_camera.js: one batch (one fragment rerun) at most this often."""
+"""pose_camera.js: one batch (one fragment rerun) at most this often, unless the server
+sets the pace: `data.send_every_ms`, taken within 100..1000 ms."""
 RESEND_AFTER_S = 2.0
 """pose_camera.js: an unanswered batch is followed by a new one after this long."""
 MAX_PENDING = 900
@@ -75,9 +84,13 @@ PAD_END_S = 3.0
 """Last frame repeated: the last rep's return is seen whole."""
 SETTLE_S = 15.0
 """After the last frame: how long to wait for the last acknowledgement."""
-START_TIMEOUT_S = 60.0
-MARGIN_S = 90.0
-"""The whole run ends within --seconds plus this (server start, stagger, the last pass)."""
+START_TIMEOUT_S = 30.0
+"""A page load (the first run) that takes longer fails the pass."""
+STOP_WAIT_S = 15.0
+"""After Stop: how long to wait for the summary (`data.ended`)."""
+CLIENT_MARGIN_S = START_TIMEOUT_S + SETTLE_S + STOP_WAIT_S
+"""The clients' phase ends within max(--seconds, stagger + one pass) plus this; passes
+still running then are cancelled (and reported)."""
 
 
 @dataclass(frozen=True)
@@ -280,16 +293,34 @@ def proc_sample(pid: int) -> tuple[float, float, int]:
     return time.monotonic(), cpu, rss
 
 
+def machine_sample() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    total = sum(values[:8])  # guest time is already in user time
+    return (total - idle) / _TICK, total / _TICK
+
+
 @dataclass
 class ProcMonitor:
     pid: int
     every_s: float = 1.0
     samples: list[tuple[float, float, int]] = field(default_factory=list)
+    machine: list[tuple[float, float]] = field(default_factory=list)
     marks: dict[str, int] = field(default_factory=dict)
 
     def sample(self) -> None:
         with contextlib.suppress(OSError, ValueError, IndexError):
-            self.samples.append(proc_sample(self.pid))
+            proc = proc_sample(self.pid)
+            self.machine.append(machine_sample())
+            self.samples.append(proc)
+
+    def machine_busy_between(self, a: str, b: str) -> float:
+        """Share of the whole machine busy between two marks (1.0 = every core)."""
+        b0, t0 = self.machine[self.marks[a]]
+        b1, t1 = self.machine[self.marks[b]]
+        return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
 
     def mark(self, name: str) -> None:
         """Remember where a phase starts (a fresh sample is taken)."""
@@ -330,6 +361,12 @@ class Behaviour:
     """pose_camera.js measures the brightness on every 5th analysed frame only."""
     stop_at_end: bool = True
     """Press Stop at the end of the pass (the `stop` event), as a patient does."""
+    max_batch: int = 0
+    """Frames a batch carries at most, oldest first (0: every unacknowledged frame, as
+    pose_camera.js does): to try a cap on resends."""
+    resend_after_s: float = RESEND_AFTER_S
+    send_every_s: float | None = None
+    """A fixed batch interval; None: the server's pace (`data.send_every_ms`), as the JS."""
 
 
 @dataclass
@@ -353,6 +390,8 @@ class PassResult:
     """Bytes the server sent this session (all ForwardMsgs)."""
     slowest_ack: tuple[float, int, float] | None = None
     """(delay s, batch seq, its newest frame's stream time s): the slowest answer."""
+    pace_ms: tuple[float, float] | None = None
+    """The batch interval the server asked for (`send_every_ms`): least, most."""
 
     @property
     def ok(self) -> bool:
@@ -363,6 +402,8 @@ class PassResult:
 class Metrics:
     ack_delays_s: list[float] = field(default_factory=list)
     passes: list[PassResult] = field(default_factory=list)
+    browsers: list[Any] = field(default_factory=list)
+    """`BrowserResult`s of the real browsers (--browsers)."""
 
 
 class PatientPass:
@@ -389,6 +430,7 @@ class PatientPass:
         self.in_flight: tuple[int, float] | None = None
         self.last_send = -math.inf
         self.outstanding: dict[int, tuple[float, float]] = {}
+        self.sent_seqs: set[int] = set()
         self.data: dict[str, Any] = {}
         self.element: BidiElement | None = None
         self.client: StreamlitClient | None = None
@@ -401,6 +443,11 @@ class PatientPass:
         self.element = el
         data = el.data if isinstance(el.data, dict) else {}
         self.data = data
+        pace = 1000.0 * self.send_every_s()
+        lo_hi = self.result.pace_ms
+        self.result.pace_ms = (
+            (pace, pace) if lo_hi is None else (min(lo_hi[0], pace), max(lo_hi[1], pace))
+        )
         ack = data.get("ack")
         if not (isinstance(ack, dict) and ack.get("stream") == self.stream_id):
             return
@@ -419,6 +466,15 @@ class PatientPass:
                     self.result.slowest_ack = (delay, s, last_t / 1000.0)
                 del self.outstanding[s]
 
+    def send_every_s(self) -> float:
+        """pose_camera.js: `Math.min(1000, Math.max(100, Number(d.send_every_ms) || 250))`."""
+        if self.behaviour.send_every_s is not None:
+            return self.behaviour.send_every_s
+        asked = self.data.get("send_every_ms")
+        if isinstance(asked, int | float) and not isinstance(asked, bool) and asked:
+            return min(1000.0, max(100.0, float(asked))) / 1000.0
+        return SEND_EVERY_S
+
     def _frame(self, i: int) -> list[Any]:
         t, bright, points, world = self.stream.frames[i]
         every = self.behaviour.brightness_every
@@ -429,24 +485,26 @@ class PatientPass:
     async def _send(self, batch: dict[str, Any], last_t: float) -> None:
         assert self.client is not None and self.element is not None
         sent = await self.client.send_trigger(self.element, "frames", batch)
-        self.outstanding.setdefault(batch["seq"], (sent, last_t))
+        if batch["seq"] not in self.sent_seqs:  # a batch sent twice is timed once
+            self.sent_seqs.add(batch["seq"])
+            self.outstanding[batch["seq"]] = (sent, last_t)
         self.result.frames_sent += len(batch["frames"])
-        self.result.bytes_sent += len(json.dumps(batch, separators=(",", ":")))
 
     async def maybe_send(self) -> None:
         now = time.monotonic()
-        if not self.pending or now - self.last_send < SEND_EVERY_S:
+        b = self.behaviour
+        if not self.pending or now - self.last_send < self.send_every_s():
             return
-        if self.in_flight is not None and now - self.in_flight[1] < RESEND_AFTER_S:
+        if self.in_flight is not None and now - self.in_flight[1] < b.resend_after_s:
             return
         self.seq += 1
         s = self.stream
-        batch = encode_batch(self.stream_id, self.seq, s.width, s.height, list(self.pending))
+        frames = self.pending[: b.max_batch] if b.max_batch else list(self.pending)
+        batch = encode_batch(self.stream_id, self.seq, s.width, s.height, frames)
         self.in_flight = (self.seq, now)
         self.last_send = now
         self.result.batches += 1
         n = self.result.batches
-        b = self.behaviour
         if b.drop_every and n % b.drop_every == 0:
             self.result.dropped += 1
             return
@@ -510,16 +568,22 @@ class PatientPass:
                 stop = {"stream": self.stream_id, "seq": self.seq, "batch": None}
                 await client.send_trigger(self.element, "stop", stop)
                 with contextlib.suppress(TimeoutError):
-                    await client.wait_for(lambda: self.data.get("ended"), 15.0, "the summary")
+                    await client.wait_for(
+                        lambda: self.data.get("ended"), STOP_WAIT_S, "the summary"
+                    )
                 r.reps_after_stop = (self.data.get("status") or {}).get("reps")
             if client.errors:
                 r.error = f"page error: {client.errors[0]}"
+        except asyncio.CancelledError:
+            r.error = "cancelled: ran past the time limit"
+            raise
         except Exception as exc:
             r.error = f"{type(exc).__name__}: {exc}"
         finally:
             for task in list(self._tasks):
                 task.cancel()
             r.answer_bytes = sum(client.stats.bytes_in.values())
+            r.bytes_sent = client.stats.bytes_out
             await client.close()
             r.seconds = time.monotonic() - t_start
             self.metrics.passes.append(r)
@@ -548,6 +612,54 @@ async def patient(
         await PatientPass(url, stream, metrics, result, behaviour).run()
         if result.error and "SessionClosed" in result.error:
             break
+
+
+@dataclass
+class BrowserResult:
+    browser: int
+    expected: int
+    reps: int | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.reps == self.expected
+
+
+def browser_patient(k: int, url: str, spec: ClipSpec, camera: Any, work: Path) -> BrowserResult:
+    """A real headless Chromium on the Exercise page, its fake webcam playing the clip
+    (the browser test's harness: the on-device model runs in the browser), read once the
+    clip has played (blocking: run it in a thread)."""
+    from tests import test_browser_e2e as e2e
+
+    result = BrowserResult(k, spec.reps)
+    t0 = time.monotonic()
+    settle_s = e2e.PAD_START_S + camera.clip_s + e2e.PAD_END_S / 2
+    try:
+        with e2e.chromium_page(camera.path, work / f"profile-{k}") as page:
+            run = e2e.run_live(page, url, spec.exercise, until_s=settle_s + 1, pose="browser")
+        result.reps = run.count_at(settle_s)
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+async def run_browsers(url: str, spec: ClipSpec, k: int, work: Path) -> list[BrowserResult]:
+    from tests import test_browser_e2e as e2e
+
+    missing = [t for t in ("ffmpeg", "ffprobe") if shutil.which(t) is None]
+    if not Path(e2e.CHROMIUM).exists():
+        missing.append(e2e.CHROMIUM)
+    if missing:
+        return [BrowserResult(i, spec.reps, error=f"needs {', '.join(missing)}") for i in range(k)]
+    camera = await asyncio.to_thread(e2e.make_fake_camera, CLIPS / spec.path, work)
+    return list(
+        await asyncio.gather(
+            *(asyncio.to_thread(browser_patient, i, url, spec, camera, work) for i in range(k))
+        )
+    )
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -582,6 +694,18 @@ class Summary:
     """This process (all simulated patients) as % of one core: it shares the machine."""
     load: tuple[str, str] = ("?", "?")
     """/proc/loadavg's 1-minute figure at the start and at the end."""
+    machine_pct: float = math.nan
+    """The whole machine's CPU in use (all processes), as % of all cores."""
+    browsers: int = 0
+    rss_after_linger_mb: float = math.nan
+    """RSS after --linger seconds and one more page load (closed sessions expired)."""
+
+    @property
+    def cpu_ms_per_batch(self) -> float:
+        """Server CPU per batch answered (less sensitive to a busy machine than %)."""
+        if not self.batches:
+            return math.nan
+        return 10.0 * self.cpu_core_pct * self.seconds / self.batches
 
     def line(self) -> str:
         return (
@@ -600,6 +724,10 @@ async def run_load(
     *,
     stagger_s: float = 5.0,
     behaviours: Sequence[Behaviour] = (),
+    browsers: int = 0,
+    spec: ClipSpec | None = None,
+    work: Path | None = None,
+    linger_s: float = 0.0,
     log: Callable[[str], None] = print,
 ) -> tuple[Summary, Metrics]:
     metrics = Metrics()
@@ -620,7 +748,7 @@ async def run_load(
     cpu_start = time.process_time()
     load_start = _loadavg()
     end_at = t_start + seconds
-    tasks = [
+    tasks: list[asyncio.Task[Any]] = [
         asyncio.create_task(
             patient(
                 i,
@@ -634,16 +762,33 @@ async def run_load(
         )
         for i in range(clients)
     ]
-    # Bounded: a pass that started in time ends within its stream, the settle time and
-    # the stop; anything later is cancelled.
-    hard = seconds + stream.duration_s + SETTLE_S + START_TIMEOUT_S / 2
+    browser_task = None
+    if browsers and spec is not None and work is not None:
+        browser_task = asyncio.create_task(run_browsers(url, spec, browsers, work))
+        tasks.append(browser_task)
+    # Bounded: a pass starts only if it fits in `seconds` (the first always starts) and
+    # ends within its stream, the settle time and the stop; anything later is cancelled.
+    hard = max(seconds, stagger_s + stream.duration_s) + CLIENT_MARGIN_S
     _, late = await asyncio.wait(tasks, timeout=hard)
     for task in late:
         task.cancel()
     await asyncio.gather(*late, return_exceptions=True)
     if late:
         log(f"{len(late)} clients were still running after {hard:.0f} s and were stopped")
+    if browser_task is not None and browser_task.done() and not browser_task.cancelled():
+        metrics.browsers = browser_task.result()
     mon.mark("end")
+    rss_linger = math.nan
+    if linger_s > 0:
+        # Streamlit keeps a closed session for server.disconnectedSessionTTL (120 s) and
+        # drops expired ones when its session store is next used: wait, then load a page.
+        await asyncio.sleep(linger_s)
+        with contextlib.suppress(Exception):
+            async with StreamlitClient(url, f"exercise={stream.exercise}") as c:
+                await c.start(START_TIMEOUT_S)
+        await asyncio.sleep(2.0)
+        mon.mark("linger")
+        rss_linger = mon.rss_at("linger") / 1e6
     stop.set()
     await sampler
     wall = time.monotonic() - t_start
@@ -669,6 +814,9 @@ async def run_load(
         seconds=wall,
         client_cpu_pct=100.0 * client_cpu,
         load=(load_start, _loadavg()),
+        machine_pct=100.0 * mon.machine_busy_between("start", "end"),
+        browsers=browsers,
+        rss_after_linger_mb=rss_linger,
     )
     return summary, metrics
 
@@ -712,6 +860,12 @@ def _report(summary: Summary, metrics: Metrics, log: Callable[[str], None]) -> N
             f"  frames: {sum(p.frames_sent for p in passes)} sent for "
             f"{sum(p.frames_recorded for p in passes)} recorded (resends included)"
         )
+    paces = [p.pace_ms for p in passes if p.pace_ms is not None]
+    if paces:
+        log(
+            f"  batch interval (the server's pace): {min(p[0] for p in paces):.0f} to "
+            f"{max(p[1] for p in paces):.0f} ms"
+        )
     log(
         f"  ack delay p50 {summary.ack_p50_ms:.0f} ms, p95 {summary.ack_p95_ms:.0f} ms, "
         f"max {summary.ack_max_ms:.0f} ms ({len(metrics.ack_delays_s)} batches acknowledged)"
@@ -720,10 +874,20 @@ def _report(summary: Summary, metrics: Metrics, log: Callable[[str], None]) -> N
         f"  server cpu {summary.cpu_core_pct:.0f}% of one core "
         f"({summary.cpu_machine_pct:.0f}% of {summary.cores} cores); RSS "
         f"{summary.rss_start_mb:.0f} -> {summary.rss_end_mb:.0f} MB "
-        f"(peak {summary.rss_peak_mb:.0f} MB) over {summary.seconds:.0f} s"
+        f"(peak {summary.rss_peak_mb:.0f} MB) over {summary.seconds:.0f} s; "
+        f"{summary.cpu_ms_per_batch:.1f} ms of server CPU per batch, "
+        f"{summary.cpu_core_pct / max(summary.clients, 1):.1f}% of a core per patient"
     )
+    if not math.isnan(summary.rss_after_linger_mb):
+        log(
+            f"  RSS {summary.rss_after_linger_mb:.0f} MB after the closed sessions' TTL "
+            f"(+{summary.rss_after_linger_mb - summary.rss_start_mb:.0f} MB over the start)"
+        )
+    others = summary.machine_pct - (summary.cpu_core_pct + summary.client_cpu_pct) / summary.cores
     log(
-        f"  the simulated patients used {summary.client_cpu_pct:.0f}% of one core; "
+        f"  the simulated patients used {summary.client_cpu_pct:.0f}% of one core; the "
+        f"machine was {summary.machine_pct:.0f}% busy ({max(others, 0.0):.0f}% of it other "
+        f"processes{', the real browsers included' if summary.browsers else ''}); "
         f"load average {summary.load[0]} -> {summary.load[1]}"
     )
 
@@ -736,19 +900,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--model", default="full", help="the pose model the streams are made with")
     ap.add_argument("--app", type=Path, default=None, help="another script than app.py")
     ap.add_argument("--stagger", type=float, default=5.0, help="seconds over which clients start")
-    ap.add_argument("--browsers", type=int, default=0, help="real browsers too (not yet)")
+    ap.add_argument(
+        "--browsers", type=int, default=0, help="real headless Chromiums too (one core each)"
+    )
     ap.add_argument("--record-only", action="store_true", help="build the cached streams")
-    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--server-log", type=Path, default=None, help="keep the server's log here")
+    ap.add_argument(
+        "--linger",
+        type=float,
+        default=0.0,
+        help="then wait this long (130: past Streamlit's 120 s session TTL) and read RSS again",
+    )
+    ap.add_argument(
+        "--max-batch", type=int, default=0, help="cap a batch's frames (0: all, as the JS)"
+    )
+    ap.add_argument(
+        "--resend-after", type=float, default=RESEND_AFTER_S, help="seconds (the JS: 2)"
+    )
+    ap.add_argument("--send-every", type=float, default=SEND_EVERY_S, help="seconds (the JS: 0.25)")
     args = ap.parse_args(argv)
-    if args.seed is not None:
-        random.seed(args.seed)
     if args.record_only:
         for spec in CLIP_SPECS.values():
             s = load_stream(spec, args.model)
             print(f"{spec.key}: {len(s.frames)} frames, {s.duration_s:.1f} s, {s.true_reps} reps")
         return 0
-    if args.browsers:
-        print("--browsers is not implemented yet: simulated clients only", file=sys.stderr)
     stream = load_stream(CLIP_SPECS[args.clip], args.model)
     print(
         f"stream {stream.clip}: {len(stream.frames)} frames, {stream.duration_s:.1f} s a pass, "
@@ -769,16 +944,41 @@ def main(argv: Sequence[str] | None = None) -> int:
                         args.clients,
                         args.seconds,
                         stagger_s=args.stagger,
+                        behaviours=[
+                            Behaviour(
+                                max_batch=args.max_batch,
+                                resend_after_s=args.resend_after,
+                                send_every_s=args.send_every,
+                            )
+                        ]
+                        * args.clients,
+                        browsers=args.browsers,
+                        spec=CLIP_SPECS[args.clip],
+                        work=Path(tmp),
+                        linger_s=args.linger,
                     )
                 )
         except BaseException:
             with contextlib.suppress(OSError):
                 print(log_path.read_text(errors="replace")[-4000:], file=sys.stderr)
             raise
+        finally:
+            if args.server_log is not None:
+                with contextlib.suppress(OSError):
+                    args.server_log.write_bytes(log_path.read_bytes())
     _report(summary, metrics, print)
     print(f"  whole run {time.monotonic() - t0:.0f} s")
+    browsers_ok = True
+    if args.browsers:
+        b = metrics.browsers
+        for r in b:
+            if not r.ok:
+                print(f"  browser {r.browser}: reps {r.reps} of {r.expected}, error {r.error}")
+        browsers_ok = len(b) == args.browsers and all(r.ok for r in b)
+        print(f"browsers {args.browsers}: counts right {sum(r.ok for r in b)}/{args.browsers}")
     print(summary.line())
-    return 0 if summary.right == summary.passes and summary.passes else 1
+    ok = summary.right == summary.passes and summary.passes > 0 and browsers_ok
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -194,6 +194,8 @@ class StreamlitClient:
             max_size=None,
             open_timeout=self.open_timeout_s,
             compression=None,
+            # Browsers never ping (they only answer the server's pings, as this does).
+            ping_interval=None,
         )
         self._reader = asyncio.create_task(self._read(), name=f"st-client {self.ws_url}")
 

@@ -18,7 +18,6 @@ pose model time the first time). The clients run together, about a minute.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from benchmarks.ondevice_load import (
     Metrics,
     PassResult,
     PatientPass,
+    RecordedStream,
     load_stream,
 )
 from tests.test_browser_e2e import StreamlitServer
@@ -39,7 +39,7 @@ LOSSY = Behaviour(drop_every=3, duplicate_every=4)
 
 
 async def _replay(
-    url: str, stream, behaviours: list[Behaviour]
+    url: str, stream: RecordedStream, behaviours: list[Behaviour]
 ) -> tuple[Metrics, list[PassResult]]:
     metrics = Metrics()
     results = [PassResult(i, 1, stream.true_reps) for i in range(len(behaviours))]
@@ -59,14 +59,7 @@ def test_recorded_landmarks_count_ten_reps_over_the_real_protocol(tmp_path: Path
     stream = load_stream(SPEC, "full")
     assert stream.true_reps == 10
     env = {"COACH_POSE_MODE": "browser", "COACH_DATA_DIR": str(tmp_path / "data")}
-    app = os.environ.get("COACH_ONDEVICE_APP")  # development only: a stand-in app
-    server_cls = StreamlitServer
-    if app:
-        from benchmarks.ondevice_load import app_server
-
-        server = app_server(tmp_path / "server.log", Path(app), env)
-    else:
-        server = server_cls(tmp_path / "server.log", env)
+    server = StreamlitServer(tmp_path / "server.log", env)
     with server:
         try:
             metrics, results = asyncio.run(
