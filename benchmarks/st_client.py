@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -168,6 +169,9 @@ class StreamlitClient:
         self.stats = ClientStats()
         self.closed = asyncio.Event()
         self.close_reason = ""
+        self.last_message_s = math.nan
+        """`time.monotonic()` of the newest ForwardMsg (a server-side dropped session keeps
+        its websocket open and simply stops answering: this shows it)."""
 
         self._ws: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -330,6 +334,7 @@ class StreamlitClient:
                 if isinstance(raw, str):
                     raise StreamlitClientError("the server sent a text frame")
                 msg = ForwardMsg.FromString(raw)
+                self.last_message_s = time.monotonic()
                 kind = msg.WhichOneof("type") or "none"
                 self.stats.messages_in[kind] += 1
                 self.stats.bytes_in[kind] += len(raw)

@@ -82,4 +82,5 @@ def test_recorded_landmarks_count_ten_reps_over_the_real_protocol(tmp_path: Path
     assert lossy.dropped >= 10 and lossy.duplicated >= 5  # the server really saw resends
     assert lossy.frames_sent > lossy.frames_recorded
     # Every batch sent got its acknowledgement (the lost ones were covered by later ones).
+    assert not metrics.unacked_delays_s
     assert len(metrics.ack_delays_s) == sum(r.batches - r.dropped for r in results)
