@@ -240,38 +240,7 @@ def app_server(log_path: Path, app: Path | None = None, env: dict[str, str] | No
     `app` runs another script instead of app.py (a stand-in), same options."""
     from tests import test_browser_e2e as e2e
 
-    if app is None or app.resolve() == (REPO / "app.py").resolve():
-        return e2e.StreamlitServer(log_path, env)
-
-    class ScriptServer(e2e.StreamlitServer):
-        def __enter__(self) -> ScriptServer:
-            import subprocess
-
-            assert app is not None
-            environ = dict(os.environ)
-            environ.update(self.extra_env)
-            environ["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(REPO), environ.get("PYTHONPATH", "")) if p
-            )
-            environ["PYTHONUNBUFFERED"] = "1"
-            cmd = [
-                sys.executable, "-m", "streamlit", "run", str(app),
-                "--server.headless=true", "--server.address=127.0.0.1",
-                f"--server.port={self.port}", "--browser.gatherUsageStats=false",
-                "--server.fileWatcherType=none", "--server.runOnSave=false",
-            ]  # fmt: skip
-            self._log = self.log_path.open("wb")
-            self.proc = subprocess.Popen(
-                cmd, cwd=REPO, env=environ, stdout=self._log, stderr=subprocess.STDOUT
-            )
-            try:
-                self._wait_healthy(60.0)
-            except BaseException:
-                self.__exit__(None, None, None)
-                raise
-            return self
-
-    return ScriptServer(log_path, env)
+    return e2e.StreamlitServer(log_path, env, app)
 
 
 # -- the server process's CPU and memory --------------------------------------------------

@@ -208,7 +208,11 @@ def free_port() -> int:
 class StreamlitServer:
     """`streamlit run app.py` on a free port of 127.0.0.1; always stopped; log kept."""
 
-    def __init__(self, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, log_path: Path, env: dict[str, str] | None = None, script: Path | None = None
+    ) -> None:
+        """`script`: another Streamlit script than app.py (a benchmark's stand-in)."""
+        self.script = script or REPO / "app.py"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -224,7 +228,7 @@ class StreamlitServer:
         )
         env["PYTHONUNBUFFERED"] = "1"
         cmd = [
-            sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+            sys.executable, "-m", "streamlit", "run", str(self.script),
             "--server.headless=true", "--server.address=127.0.0.1",
             f"--server.port={self.port}", "--browser.gatherUsageStats=false",
             "--server.fileWatcherType=none", "--server.runOnSave=false",
