@@ -395,6 +395,7 @@ class PatientPass:
         self.stream = stream
         self.metrics = metrics
         self.result = result
+        metrics.passes.append(result)  # now: a pass cut short still counts (as failed)
         self.behaviour = behaviour
         self.query = query if query is not None else f"exercise={stream.exercise}"
         self.stream_id = uuid.uuid4().hex[:16]
@@ -572,7 +573,6 @@ class PatientPass:
             r.bytes_sent = client.stats.bytes_out
             await client.close()
             r.seconds = time.monotonic() - t_start
-            self.metrics.passes.append(r)
         return r
 
 
@@ -764,6 +764,8 @@ async def run_load(
     if browser_task is not None and browser_task.done() and not browser_task.cancelled():
         metrics.browsers = browser_task.result()
     mon.mark("end")
+    wall = time.monotonic() - t_start
+    client_cpu = (time.process_time() - cpu_start) / wall if wall > 0 else math.nan
     rss_linger = math.nan
     if linger_s > 0:
         # Streamlit keeps a closed session for server.disconnectedSessionTTL (120 s) and
@@ -777,8 +779,6 @@ async def run_load(
         rss_linger = mon.rss_at("linger") / 1e6
     stop.set()
     await sampler
-    wall = time.monotonic() - t_start
-    client_cpu = (time.process_time() - cpu_start) / wall if wall > 0 else math.nan
     passes = [p for p in metrics.passes if p.client >= 0]
     # A batch never acknowledged counts with the time it had waited (a lower bound), so a
     # server that falls behind cannot look fast by answering only some batches.

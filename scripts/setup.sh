@@ -28,7 +28,9 @@ fi
 # On-device pose: MediaPipe's web Pose Landmarker at the version locked in
 # web/package-lock.json, from the npm registry, published into static/ for the app to
 # serve (coach/web_assets.py). Without npm the app still runs, with server-side pose only.
-if command -v npm >/dev/null; then
+if [ ! -f web/package-lock.json ]; then
+  :  # a copy of the scripts without the web folder (the set-up script's own test)
+elif command -v npm >/dev/null; then
   wstamp="web/node_modules/.installed-lock.sha256"
   wwant=$(sha256sum web/package-lock.json | cut -d' ' -f1)
   if [ "$(cat "$wstamp" 2>/dev/null)" != "$wwant" ]; then
