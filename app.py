@@ -2,6 +2,12 @@
 
 A multipage app (`st.navigation`): live coaching through the browser's camera, review
 of a recorded video, the exercise library and settings. The pages live in `coach/ui/`.
+
+This file is read twice. `streamlit run` imports it as a module and finds `app`, the
+server (`st.App`): Streamlit's own routes plus the app's landmark route
+(`coach.ui.landmark_api`). That server then runs this same file as the page script, as
+`__main__` (AppTest does too), which draws the pages. So the page modules are imported
+only in the page script, inside Streamlit's runtime.
 """
 
 from __future__ import annotations
@@ -14,28 +20,24 @@ quiet_native_logs()  # before mediapipe or cv2 load: their log lines stay off th
 
 import streamlit as st  # noqa: E402
 
-from coach.accounts import Role  # noqa: E402
-from coach.storage.database import StorageError  # noqa: E402
-from coach.ui.auth import current_user, sync_cookie  # noqa: E402
-from coach.ui.upload import remove_stale_uploads_once  # noqa: E402
-
-st.set_page_config(page_title="Foot-drop exercise coach", page_icon="🦶", layout="wide")
-remove_stale_uploads_once()  # upload folders left by a server that was killed mid-analysis
-
 
 def _page(script: str, title: str, icon: str, url: str, *, default: bool = False) -> st.Page:
     return st.Page(script, title=title, icon=icon, url_path=url, default=default)
 
 
-REVIEW = _page("coach/ui/pages/review.py", "Review a video", ":material/movie:", "review")
-GAIT = _page("coach/ui/pages/gait.py", "Gait training", ":material/directions_walk:", "gait")
-LIBRARY = _page("coach/ui/pages/library.py", "Exercise library", ":material/menu_book:", "library")
-SETTINGS = _page("coach/ui/pages/settings.py", "Settings", ":material/settings:", "settings")
-SIGNIN = _page("coach/ui/pages/signin.py", "Sign in", ":material/login:", "signin")
-
-
 def _pages() -> list[st.Page]:
     """The pages this person may open (the services check every access again)."""
+    from coach.accounts import Role
+    from coach.storage.database import StorageError
+    from coach.ui.auth import current_user
+
+    review = _page("coach/ui/pages/review.py", "Review a video", ":material/movie:", "review")
+    gait = _page("coach/ui/pages/gait.py", "Gait training", ":material/directions_walk:", "gait")
+    library = _page(
+        "coach/ui/pages/library.py", "Exercise library", ":material/menu_book:", "library"
+    )
+    settings = _page("coach/ui/pages/settings.py", "Settings", ":material/settings:", "settings")
+    signin = _page("coach/ui/pages/signin.py", "Sign in", ":material/login:", "signin")
     try:
         user = current_user()
     except StorageError as exc:  # the records are unreachable: the coach still works
@@ -49,7 +51,7 @@ def _pages() -> list[st.Page]:
         patients = _page(
             "coach/ui/pages/patients.py", "Patients", ":material/groups:", "patients", default=True
         )
-        return [patients, REVIEW, LIBRARY, SETTINGS, SIGNIN]
+        return [patients, review, library, settings, signin]
     exercise = _page(
         "coach/ui/pages/exercise.py",
         "Exercise",
@@ -61,9 +63,23 @@ def _pages() -> list[st.Page]:
         history = _page(
             "coach/ui/pages/history.py", "My progress", ":material/trending_up:", "progress"
         )
-        return [exercise, history, REVIEW, GAIT, LIBRARY, SETTINGS, SIGNIN]
-    return [exercise, REVIEW, GAIT, LIBRARY, SETTINGS, SIGNIN]  # guests: nothing is stored
+        return [exercise, history, review, gait, library, settings, signin]
+    return [exercise, review, gait, library, settings, signin]  # guests: nothing is stored
 
 
-st.navigation(_pages()).run()
-sync_cookie()
+def main() -> None:
+    from coach.ui.auth import sync_cookie
+    from coach.ui.upload import remove_stale_uploads_once
+
+    st.set_page_config(page_title="Foot-drop exercise coach", page_icon="🦶", layout="wide")
+    remove_stale_uploads_once()  # upload folders left by a server killed mid-analysis
+    st.navigation(_pages()).run()
+    sync_cookie()
+
+
+if __name__ == "__main__":
+    main()
+else:
+    from coach.ui.landmark_api import routes
+
+    app = st.App(__file__, routes=routes(str(st.get_option("server.baseUrlPath"))))

@@ -5,10 +5,11 @@
     .venv/bin/python benchmarks/ondevice_load.py --record-only       # build the streams
 
 In on-device mode the patient's browser runs the pose model and sends only landmarks
-(`coach.landmark_stream`) through the Exercise page's `coach_pose_camera` component;
-each batch reruns one fragment on the server. This benchmark plays that browser without
-a browser (`benchmarks.st_client` speaks Streamlit's websocket protocol), so one process
-can be 50+ patients:
+(`coach.landmark_stream`): the Exercise page's `coach_pose_camera` component posts them
+to the app's landmark route (`coach.ui.landmark_api`), and the page's fragment reruns
+only when its panel has something new. This benchmark plays that browser without a
+browser (`benchmarks.st_client` speaks Streamlit's websocket protocol and posts the
+batches), so one process can be 50+ patients:
 
 - Recorded landmark streams: the full model (the app's default live model) run over
   every frame of a rendered clip whose rep count is known (`coach.pose.MediaPipePose`,
@@ -16,13 +17,17 @@ can be 50+ patients:
   set-up check and calibration, and the last frame at the end; cached as JSON in
   `.cache/landmark_streams/` (gitignored).
 - Each simulated patient opens a page session (`/?exercise=<id>`), finds the component
-  and replays the stream in real time as `pose_camera.js` sends it: a batch at most every
-  250 ms, at most one batch in flight (an unanswered one is resent after 2 s), every
-  frame not acknowledged yet sent again, frame times on the stream's own clock. At the
-  end of a pass it waits for the last acknowledgement and checks the server's
+  and replays the stream in real time as `pose_camera.js` sends it: frames thinned to the
+  server's `upload_fps`, a batch at most every 250 ms (or the server's pace), posted to
+  the component's `post_url`, at most one batch in flight (an unanswered one is resent
+  after 2 s), every frame not acknowledged yet sent again, frame times on the stream's
+  own clock; when an answer's `panel` differs from what the page last drew, the
+  fragment is rerun (a `refresh` trigger, at most once a second), as the JS does. At
+  the end of a pass it waits for the last acknowledgement and checks the server's
   `status.reps` against the clip's truth; the next pass is a new session.
 - The server process's CPU (/proc/<pid>/stat, children included) and RSS are sampled,
-  and the ack delay (batch sent -> the component's `data.ack` covering it) is measured.
+  and the ack delay (batch posted -> the answer, or a later one, covering it) is
+  measured.
   The whole machine's CPU (/proc/stat) is reported too: the simulated patients share it,
   and so does anything else running.
 - Bounded: a new pass starts only if it fits in --seconds (each client's first always
@@ -61,6 +66,7 @@ os.environ.setdefault("COACH_MODELS_DIR", str(REPO.parent / "shared" / "models")
 
 from benchmarks.st_client import (  # noqa: E402  (path set up above)
     BidiElement,
+    JsonPoster,
     SessionClosed,
     StreamlitClient,
 )
@@ -72,8 +78,13 @@ COMPONENT = "coach_pose_camera"
 STREAM_FORMAT = 1
 
 SEND_EVERY_S = 0.25
-"""pose_camera.js: one batch (one fragment rerun) at most this often, unless the server
-sets the pace: `data.send_every_ms`, taken within 100..1000 ms."""
+"""pose_camera.js: one batch at most this often, unless the server sets the pace:
+`send_every_ms` (in the component's data and in every answer), taken within 100..1000 ms."""
+PANEL_EVERY_S = 1.0
+"""pose_camera.js: the page's fragment is asked to rerun at most this often."""
+UPLOAD_SLACK_MS = 8.0
+"""pose_camera.js: a frame is sent when it is 1000/upload_fps ms minus this after the
+last one sent (a 30 fps camera's jitter still sends every other frame at 15)."""
 RESEND_AFTER_S = 2.0
 """pose_camera.js: an unanswered batch is followed by a new one after this long."""
 MAX_PENDING = 900
@@ -326,8 +337,8 @@ class Behaviour:
     """Every Nth batch is taken as sent but never reaches the server (lost)."""
     duplicate_every: int = 0
     """Every Nth batch that is sent goes twice (a second, identical rerun)."""
-    brightness_every: int = 5
-    """pose_camera.js measures the brightness on every 5th analysed frame only."""
+    brightness_every: int = 3
+    """pose_camera.js measures the brightness on every 3rd frame it sends only."""
     stop_at_end: bool = True
     """Press Stop at the end of the pass (the `stop` event), as a patient does."""
     max_batch: int = 0
@@ -336,6 +347,8 @@ class Behaviour:
     resend_after_s: float = RESEND_AFTER_S
     send_every_s: float | None = None
     """A fixed batch interval; None: the server's pace (`data.send_every_ms`), as the JS."""
+    upload_fps: float | None = None
+    """Frames a second sent; None: the server's `upload_fps`, as the JS."""
 
 
 @dataclass
@@ -352,6 +365,8 @@ class PassResult:
     duplicated: int = 0
     frames_sent: int = 0
     frames_recorded: int = 0
+    frames_queued: int = 0
+    """Frames meant for the server (the recorded ones thinned to `upload_fps`)."""
     bytes_sent: int = 0
     acks: int = 0
     seconds: float = 0.0
@@ -363,6 +378,10 @@ class PassResult:
     """The batch interval the server asked for (`send_every_ms`): least, most."""
     unacked: int = 0
     """Batches sent whose frames were never acknowledged by the end of the pass."""
+    net_errors: int = 0
+    """Posts that failed on the network (their frames went again)."""
+    refused: int = 0
+    """Posts the route answered with an error status."""
 
     @property
     def ok(self) -> bool:
@@ -406,23 +425,71 @@ class PatientPass:
         self.outstanding: dict[int, tuple[float, float]] = {}
         self.sent_seqs: set[int] = set()
         self.data: dict[str, Any] = {}
+        self.answer: dict[str, Any] = {}
+        """The newest answer of the landmark route (the overlay's status, the ack)."""
         self.element: BidiElement | None = None
         self.client: StreamlitClient | None = None
+        self.poster: JsonPoster | None = None
+        self.panel_shown: Any = None
+        self.panel_wanted: Any = None
+        self.last_panel = -math.inf
+        self.panel_task: asyncio.Task[None] | None = None
+        self.last_queued_ms = -math.inf
         self._tasks: set[asyncio.Task[None]] = set()
 
-    # The server's answer: drop what it has, and let the next batch go (pose_camera.js).
     def on_component(self, el: BidiElement) -> None:
+        """The page drew the component (a page or fragment run)."""
         if not el.component_name.endswith(COMPONENT):
             return
         self.element = el
         data = el.data if isinstance(el.data, dict) else {}
         self.data = data
+        if "panel" in data:
+            self.panel_shown = data["panel"]
+        self._note_pace()
+        self.take_ack(data.get("ack"), el.received_s)
+
+    def status(self) -> dict[str, Any]:
+        """What the overlay shows now: the newest of the route's answer and the page."""
+        if self.data.get("ended"):
+            return self.data.get("status") or {}
+        return self.answer.get("status") or self.data.get("status") or {}
+
+    def _note_pace(self) -> None:
         pace = 1000.0 * self.send_every_s()
         lo_hi = self.result.pace_ms
         self.result.pace_ms = (
             (pace, pace) if lo_hi is None else (min(lo_hi[0], pace), max(lo_hi[1], pace))
         )
-        ack = data.get("ack")
+
+    def take_answer(self, answer: dict[str, Any], received_s: float) -> None:
+        """The landmark route's answer (pose_camera.js `post`)."""
+        self.answer = answer
+        self._note_pace()
+        self.take_ack(answer.get("ack"), received_s)
+        panel = answer.get("panel")
+        if panel is not None and panel != self.panel_shown:
+            self.ask_panel(panel)
+
+    def ask_panel(self, version: Any) -> None:
+        """Rerun the page's fragment, at most once a second (pose_camera.js `askPanel`)."""
+        self.panel_wanted = version
+        if self.panel_task is not None and not self.panel_task.done():
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(max(0.0, self.last_panel + PANEL_EVERY_S - time.monotonic()))
+            if self.panel_wanted == self.panel_shown:
+                return
+            assert self.client is not None and self.element is not None
+            self.last_panel = time.monotonic()
+            with contextlib.suppress(SessionClosed):
+                await self.client.send_trigger(self.element, "refresh", self.panel_wanted)
+
+        self.panel_task = asyncio.create_task(later())
+
+    # The server's acknowledgement: drop what it has, and let the next batch go.
+    def take_ack(self, ack: Any, received_s: float) -> None:
         if not (isinstance(ack, dict) and ack.get("stream") == self.stream_id):
             return
         t = float(ack.get("t", -math.inf))
@@ -432,7 +499,7 @@ class PatientPass:
             self.in_flight = None
         for s, (sent_s, last_t) in list(self.outstanding.items()):
             if last_t <= t + 1e-6:
-                delay = el.received_s - sent_s
+                delay = received_s - sent_s
                 self.metrics.ack_delays_s.append(delay)
                 self.result.acks += 1
                 slowest = self.result.slowest_ack
@@ -444,25 +511,53 @@ class PatientPass:
         """pose_camera.js: `Math.min(1000, Math.max(100, Number(d.send_every_ms) || 250))`."""
         if self.behaviour.send_every_s is not None:
             return self.behaviour.send_every_s
-        asked = self.data.get("send_every_ms")
+        asked = self.answer.get("send_every_ms", self.data.get("send_every_ms"))
         if isinstance(asked, int | float) and not isinstance(asked, bool) and asked:
             return min(1000.0, max(100.0, float(asked))) / 1000.0
         return SEND_EVERY_S
 
-    def _frame(self, i: int) -> list[Any]:
+    def _frame(self, i: int, queued: int) -> list[Any]:
+        """Stream frame `i` as the `queued`-th frame sent (counting from 0)."""
         t, bright, points, world = self.stream.frames[i]
         every = self.behaviour.brightness_every
-        if every > 1 and i % every != 0:
+        if every > 1 and queued % every != 0:
             bright = None
         return [t, bright, points, world]
 
-    async def _send(self, batch: dict[str, Any], last_t: float) -> None:
-        assert self.client is not None and self.element is not None
-        sent = await self.client.send_trigger(self.element, "frames", batch)
+    def upload_every_ms(self) -> float:
+        fps = self.behaviour.upload_fps or self.data.get("upload_fps") or 15
+        return 1000.0 / min(60.0, max(5.0, float(fps)))
+
+    def _post(self, batch: dict[str, Any], last_t: float) -> None:
+        """Post without waiting, as `fetch` does: the camera loop goes on."""
+        assert self.poster is not None
+        url = self.data.get("post_url")
+        if not isinstance(url, str):
+            raise RuntimeError("the component gave no post_url")
+        body = json.dumps(batch, separators=(",", ":")).encode()
+        sent = time.monotonic()
         if batch["seq"] not in self.sent_seqs:  # a batch sent twice is timed once
             self.sent_seqs.add(batch["seq"])
             self.outstanding[batch["seq"]] = (sent, last_t)
         self.result.frames_sent += len(batch["frames"])
+        self.result.bytes_sent += len(body)
+        poster = self.poster
+
+        async def go() -> None:
+            try:
+                status, answer = await poster.post(url, body)
+            except (OSError, asyncio.IncompleteReadError, TimeoutError):
+                self.result.net_errors += 1  # resent after resend_after_s, as the JS
+                return
+            if status == 200 and isinstance(answer, dict):
+                self.take_answer(answer, time.monotonic())
+            else:
+                self.result.refused += 1
+                self.result.error = self.result.error or f"the route answered {status}: {answer}"
+
+        task = asyncio.create_task(go())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def maybe_send(self) -> None:
         now = time.monotonic()
@@ -483,14 +578,13 @@ class PatientPass:
             self.result.dropped += 1
             return
         last_t = float(batch["frames"][-1][0])
-        await self._send(batch, last_t)
+        self._post(batch, last_t)
         if b.duplicate_every and n % b.duplicate_every == 0:
             self.result.duplicated += 1
 
             async def again() -> None:
                 await asyncio.sleep(0.03)
-                with contextlib.suppress(SessionClosed):
-                    await self._send(batch, last_t)
+                self._post(batch, last_t)
 
             task = asyncio.create_task(again())
             self._tasks.add(task)
@@ -501,6 +595,7 @@ class PatientPass:
         t_start = time.monotonic()
         client = StreamlitClient(self.url, self.query, on_component=self.on_component)
         self.client = client
+        self.poster = JsonPoster(self.url)
         try:
             await client.connect()
             await client.start(START_TIMEOUT_S)
@@ -510,10 +605,8 @@ class PatientPass:
                 raise RuntimeError(
                     f"no {COMPONENT} element on the page (is on-device pose available?)"
                 )
-            status = self.data.get("status") or {}
-            if status.get("counts") == "frames":  # the stand-in counts frames
-                r.expected = len(self.stream.frames)
             t0 = time.monotonic()
+            queued = 0
             r.frames_recorded = len(self.stream.frames)
             for i in range(len(self.stream.frames)):
                 due = t0 + float(self.stream.frames[i][0]) / 1000.0
@@ -522,7 +615,13 @@ class PatientPass:
                     await asyncio.sleep(delay)
                 if client.closed.is_set():
                     raise SessionClosed(client.close_reason)
-                self.pending.append(self._frame(i))
+                t_ms = float(self.stream.frames[i][0])
+                if t_ms - self.last_queued_ms < self.upload_every_ms() - UPLOAD_SLACK_MS:
+                    continue  # analysed and drawn in the browser, not sent
+                self.last_queued_ms = t_ms
+                self.pending.append(self._frame(i, queued))
+                queued += 1
+                r.frames_queued = queued
                 if len(self.pending) > MAX_PENDING:
                     del self.pending[: len(self.pending) - MAX_PENDING]
                 await self.maybe_send()
@@ -533,10 +632,10 @@ class PatientPass:
                 if client.closed.is_set():
                     raise SessionClosed(client.close_reason)
                 await self.maybe_send()
-            status = self.data.get("status") or {}
+            status = self.status()
             r.reps, r.stage = status.get("reps"), status.get("stage")
             if self.pending:
-                ack = self.data.get("ack") or {}
+                ack = self.answer.get("ack") or self.data.get("ack") or {}
                 lag = (float(self.pending[-1][0]) - float(ack.get("t", 0.0))) / 1000.0
                 quiet = time.monotonic() - client.last_message_s
                 raise TimeoutError(
@@ -552,7 +651,7 @@ class PatientPass:
                     await client.wait_for(
                         lambda: self.data.get("ended"), STOP_WAIT_S, "the summary"
                     )
-                r.reps_after_stop = (self.data.get("status") or {}).get("reps")
+                r.reps_after_stop = self.status().get("reps")
             if client.errors:
                 r.error = f"page error: {client.errors[0]}"
         except asyncio.CancelledError:
@@ -569,8 +668,9 @@ class PatientPass:
             self.metrics.unacked_delays_s.extend(
                 end - sent for sent, _ in self.outstanding.values()
             )
-            r.answer_bytes = sum(client.stats.bytes_in.values())
-            r.bytes_sent = client.stats.bytes_out
+            r.answer_bytes = sum(client.stats.bytes_in.values()) + self.poster.bytes_in
+            r.bytes_sent += client.stats.bytes_out
+            await self.poster.close()
             await client.close()
             r.seconds = time.monotonic() - t_start
         return r

@@ -33,6 +33,9 @@ patients against a real `streamlit run app.py`:
 
 Only the widgets it is told about are sent: the server keeps the previous values of
 widgets missing from a rerun, which is all these load tests need.
+
+`JsonPoster` is the other half of a browser: `fetch(url, {method: 'POST'})` of JSON
+over one kept-alive HTTP/1.1 connection (the app's landmark route).
 """
 
 from __future__ import annotations
@@ -127,6 +130,73 @@ def _bidi_data(proto: Any) -> Any:
     if kind == "mixed":
         return json.loads(proto.mixed.json) if proto.mixed.json else None
     return None
+
+
+class JsonPoster:
+    """POSTs JSON to one server over a kept-alive HTTP/1.1 connection, one request at a
+    time, as a browser tab's `fetch` does; a connection the server closed is reopened."""
+
+    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"expected an http:// address, not {base_url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.timeout_s = timeout_s
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()
+        self.bytes_out = 0
+        self.bytes_in = 0
+
+    async def post(self, path: str, body: bytes) -> tuple[int, Any]:
+        """(status, the JSON answer or None)."""
+        async with self._lock:
+            for attempt in (1, 2):
+                fresh = self._writer is None
+                try:
+                    return await asyncio.wait_for(self._exchange(path, body), self.timeout_s)
+                except (ConnectionError, asyncio.IncompleteReadError, OSError):
+                    await self.close()
+                    if fresh or attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+
+    async def _exchange(self, path: str, body: bytes) -> tuple[int, Any]:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        assert self._reader is not None
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self._writer.write(head + body)
+        await self._writer.drain()
+        self.bytes_out += len(head) + len(body)
+        status_line = await self._reader.readuntil(b"\r\n")
+        status = int(status_line.split()[1])
+        length, close = 0, False
+        while (line := await self._reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip())
+            elif name.strip().lower() == "connection" and "close" in value.lower():
+                close = True
+        raw = await self._reader.readexactly(length) if length else b""
+        self.bytes_in += len(status_line) + len(raw)
+        if close:
+            await self.close()
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, None
+
+    async def close(self) -> None:
+        writer, self._reader, self._writer = self._writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
 
 
 class StreamlitClient:

@@ -39,19 +39,25 @@ MAX_FRAMES = 900
 MAX_SIDE_PX = 8192
 STREAM_ID_MAX = 64
 
+UPLOAD_FPS = 15
+"""Frames a second the browser sends at most (it analyses and draws at camera rate):
+counting and holds are measured right at 15 (tests/test_still_start.py runs every
+rendered clip at 15), and half the frames is half the server's work per patient."""
+
 FASTEST_BATCH_MS = 250
-"""Each batch reruns a page fragment on the server: four a second is plenty for the
-count and the beep to feel immediate (the leg is drawn in the browser at camera rate)."""
+"""Four batches a second is plenty for the count and the beep to feel immediate (the
+leg is drawn in the browser at camera rate)."""
 SLOWEST_BATCH_MS = 1000
 """Never slower: the count, the beep and the cue lag the movement by up to this much."""
-RERUN_BUDGET_PER_S = 32.0
-"""Fragment reruns a second one server process takes before it asks browsers to batch
-more (measured: benchmarks/ondevice_load.py, docs/benchmark.md)."""
+BATCH_BUDGET_PER_S = 100.0
+"""Landmark batches a second one server process takes before it asks browsers to batch
+more: each is one HTTP request to the landmark route (measured:
+benchmarks/ondevice_load.py, docs/benchmark.md)."""
 
 
-def batch_interval_ms(active_sessions: int, budget_per_s: float = RERUN_BUDGET_PER_S) -> int:
+def batch_interval_ms(active_sessions: int, budget_per_s: float = BATCH_BUDGET_PER_S) -> int:
     """How often each browser should send a batch, given the on-device sessions this
-    server runs now: fast while there is room, then slower so the reruns stay within
+    server runs now: fast while there is room, then slower so the requests stay within
     budget, but never slower than `SLOWEST_BATCH_MS`. Batching more changes no count
     (frames keep their own times), only how soon the page shows it."""
     if budget_per_s <= 0:

@@ -232,14 +232,14 @@ def test_frames_keep_the_browsers_spacing_not_the_arrival_time() -> None:
 
 @pytest.mark.parametrize(
     ("sessions", "interval_ms"),
-    [(0, 250), (1, 250), (8, 250), (16, 500), (32, 1000), (50, 1000), (500, 1000)],
+    [(0, 250), (1, 250), (8, 250), (25, 250), (50, 500), (80, 800), (100, 1000), (500, 1000)],
 )
 def test_browsers_batch_more_as_the_server_gets_busier(sessions: int, interval_ms: int) -> None:
     assert batch_interval_ms(sessions) == interval_ms
 
 
 def test_the_server_counts_only_sessions_seen_lately() -> None:
-    from coach.ui.pose_camera import ActiveSessions
+    from coach.ui.landmark_api import ActiveSessions
 
     active = ActiveSessions(window_s=5.0)
     active.seen("a", 0.0)

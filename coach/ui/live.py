@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import threading
 import time
 import uuid
@@ -168,6 +169,9 @@ class LiveHolder(StreamHolder):
         self._ack: dict[str, Any] | None = None
         self._browser_seen = -math.inf
         self._result: FrameResult | None = None
+        self.upload_token = secrets.token_urlsafe(24)
+        """On-device mode: the browser posts its landmark batches under this unguessable
+        name (`coach.ui.landmark_api`); only the page that holds the session knows it."""
 
     # -- camera thread --------------------------------------------------------------------
 

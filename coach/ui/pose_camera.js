@@ -2,6 +2,9 @@
 // the patient's browser; only timestamped landmarks go to the server (coach.landmark_stream
 // describes the batches). Counting, cues and the set plan stay on the server: this file
 // draws what the server says (reps, angle, target band, cue) over the live picture.
+// Batches are posted to the app's landmark route (coach.ui.landmark_api), whose answer
+// carries the acknowledgement and what to draw; the page's fragment is asked to rerun
+// only when its panel has something new (`panel`), at most once a second.
 //
 // State lives on `window.__coachPose` (one per live session id), so a rerun of the page
 // keeps the camera, the loaded model and the frames not yet acknowledged. The browser
@@ -13,11 +16,14 @@ export default function (component) {
   const root = parentElement.querySelector('.coach-pose');
   if (!root) return;
 
-  // One batch (and one server rerun) at most this often: the server sets the pace from
-  // how many patients it serves (coach.landmark_stream.batch_interval_ms).
-  const SEND_EVERY_MS = Math.min(1000, Math.max(100, Number(d.send_every_ms) || 250));
+  // One batch at most this often: the server sets the pace from how many patients it
+  // serves (coach.landmark_stream.batch_interval_ms), in every answer.
+  const SEND_EVERY_MS = pace(d.send_every_ms);
   const RESEND_AFTER_MS = 2000; // an unanswered batch is sent again (with newer frames)
   const MAX_PENDING = 900;      // frames kept unacknowledged at most (30 s at 30 fps)
+  const PANEL_EVERY_MS = 1000;  // the page's panel reruns at most this often
+  // Frames a second sent (all are analysed and drawn): coach.landmark_stream.UPLOAD_FPS.
+  const UPLOAD_FPS = Math.min(60, Math.max(5, Number(d.upload_fps) || 15));
   const LEGS = {
     left: [11, 23, 25, 27, 29, 31],
     right: [12, 24, 26, 28, 30, 32],
@@ -34,10 +40,15 @@ export default function (component) {
       t0: null, lastT: -1, lastTs: -1, status: null, error: null, delegate: null,
       fps: 0, fpsTimes: [], modelMs: 0, video: null, mediaStream: null, landmarker: null,
       stopped: false, stopping: false, lastPose: null, mode: 'browser',
+      lastQueued: -Infinity, queued: 0, panelShown: null, panelWanted: null, lastPanel: -Infinity,
+      panelTimer: null, answers: 0, netErrors: 0, rejected: 0, gone: false,
     };
   }
   S.setTrigger = setTriggerValue;
-  S.sendEvery = SEND_EVERY_MS;
+  if (!S.answers) S.sendEvery = SEND_EVERY_MS; // once answers come, they set the pace
+  S.uploadEvery = 1000 / UPLOAD_FPS;
+  S.postUrl = d.post_url ? new URL(d.post_url, w.location.href).href : null;
+  if (d.panel !== undefined) S.panelShown = d.panel;
   S.data = d;
   S.root = root;
   S.canvas = root.querySelector('canvas.view');
@@ -45,13 +56,7 @@ export default function (component) {
   S.startBtn = root.querySelector('button.start');
   S.stopBtn = root.querySelector('button.stop');
 
-  // The server's answer: drop what it has, and let the next batch go.
-  const ack = d.ack;
-  if (ack && ack.stream === S.stream) {
-    S.pending = S.pending.filter((f) => f[0] > ack.t + 1e-6);
-    if (S.inFlight && ack.seq >= S.inFlight.seq) S.inFlight = null;
-    S.acked = Math.max(S.acked, ack.seq || 0);
-  }
+  takeAck(S, d.ack);
   if (d.status) S.status = d.status;
   if (d.ended && S.running) stopCamera(S, 'ended');
 
@@ -61,6 +66,16 @@ export default function (component) {
   render(S);
 
   // ------------------------------------------------------------------------------------
+
+  function pace(ms) { return Math.min(1000, Math.max(100, Number(ms) || 250)); }
+
+  function takeAck(s, ack) {
+    // The server has every frame up to ack.t: drop those, and let the next batch go.
+    if (!ack || ack.stream !== s.stream) return;
+    s.pending = s.pending.filter((f) => f[0] > ack.t + 1e-6);
+    if (s.inFlight && ack.seq >= s.inFlight.seq) s.inFlight = null;
+    s.acked = Math.max(s.acked, ack.seq || 0);
+  }
 
   async function loadLandmarker(s) {
     // The component's own script is a blob: resolve the app's URLs against the page.
@@ -135,6 +150,7 @@ export default function (component) {
       s.mediaStream = media;
       s.stream = Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
       s.t0 = null; s.lastT = -1; s.seq = 0; s.pending = []; s.inFlight = null;
+      s.lastQueued = -Infinity; s.queued = 0; s.gone = false;
       s.running = true; s.stopped = false;
       s.presented = 0; s.skipped = 0;
       schedule(s);
@@ -211,11 +227,19 @@ export default function (component) {
     }
     s.lastPose = points;
     s.analysed += 1;
-    const bright = (s.analysed % 5 === 1) ? brightness(s, v) : null;
-    s.pending.push([t, bright, points, world]);
+    // Every frame is drawn; about UPLOAD_FPS a second go to the server (a little slack,
+    // so a 30 fps camera's jitter still sends every other frame).
+    const queue = t - s.lastQueued >= s.uploadEvery - 8;
+    // The brightness (for the "too dark" prompt) on every 3rd frame sent: 5 a second.
+    const bright = queue && s.queued % 3 === 0 ? brightness(s, v) : null;
+    if (queue) {
+      s.lastQueued = t;
+      s.queued += 1;
+      s.pending.push([t, bright, points, world]);
+      if (s.pending.length > MAX_PENDING) s.pending.splice(0, s.pending.length - MAX_PENDING);
+    }
     // A test or benchmark that set `window.__coachPoseRecord = []` gets every frame.
     if (Array.isArray(w.__coachPoseRecord)) w.__coachPoseRecord.push([t, bright, points, world]);
-    if (s.pending.length > MAX_PENDING) s.pending.splice(0, s.pending.length - MAX_PENDING);
     s.fpsTimes.push(now);
     while (s.fpsTimes.length && now - s.fpsTimes[0] > 3000) s.fpsTimes.shift();
     s.fps = s.fpsTimes.length > 1
@@ -247,7 +271,7 @@ export default function (component) {
 
   function send(s, force) {
     const now = performance.now();
-    if (!s.pending.length || !s.setTrigger) return;
+    if (!s.pending.length || !s.postUrl || s.gone) return;
     if (!force) {
       if (now - s.lastSend < (s.sendEvery || 250)) return;
       if (s.inFlight && now - s.inFlight.at < RESEND_AFTER_MS) return;
@@ -259,8 +283,58 @@ export default function (component) {
     s.skipped = 0;
     s.sentBatches += 1;
     s.sentFrames += b.frames.length;
-    try { s.sentBytes += JSON.stringify(b).length; } catch (e) { /* size is only reported */ }
-    s.setTrigger('frames', b);
+    const body = JSON.stringify(b);
+    s.sentBytes += body.length;
+    post(s, body, b.frames[b.frames.length - 1][0]);
+  }
+
+  async function post(s, body, lastT) {
+    let res = null, answer = null;
+    try {
+      res = await w.fetch(s.postUrl, {
+        method: 'POST', body, cache: 'no-store', credentials: 'same-origin',
+        headers: { 'content-type': 'application/json' },
+      });
+      answer = await res.json();
+    } catch (err) {
+      s.netErrors += 1; // offline for a moment: the frames stay and go again
+      return;
+    }
+    if (res.ok && answer) {
+      s.answers += 1;
+      takeAck(s, answer.ack);
+      if (answer.status) s.status = answer.status;
+      if (answer.send_every_ms) s.sendEvery = pace(answer.send_every_ms);
+      if (answer.ended && s.running) stopCamera(s, 'ended');
+      if (answer.panel !== undefined && answer.panel !== s.panelShown) askPanel(s, answer.panel);
+      render(s);
+    } else if (res.status === 404) {
+      // The server no longer has this session (it restarted): the page reloads it.
+      s.gone = true;
+      s.error = 'gone';
+      if (s.running) stopCamera(s, 'gone');
+      if (s.setTrigger) s.setTrigger('refresh', 'gone');
+      render(s);
+    } else {
+      // The server cannot use these frames: resending them would fail the same way.
+      s.rejected += 1;
+      s.pending = s.pending.filter((f) => f[0] > lastT + 1e-6);
+      s.inFlight = null;
+    }
+  }
+
+  function askPanel(s, version) {
+    // The panel beside the picture has something new: rerun the page's fragment, at
+    // most once a second (the overlay is already up to date).
+    s.panelWanted = version;
+    if (s.panelTimer) return;
+    const wait = Math.max(0, s.lastPanel + PANEL_EVERY_MS - performance.now());
+    s.panelTimer = w.setTimeout(() => {
+      s.panelTimer = null;
+      if (s.panelWanted === s.panelShown || !s.setTrigger) return;
+      s.lastPanel = performance.now();
+      s.setTrigger('refresh', s.panelWanted);
+    }, wait);
   }
 
   function stopCamera(s, why) {
@@ -394,6 +468,7 @@ export default function (component) {
       text = e === 'NotAllowedError' ? words.denied
         : e === 'NotFoundError' || e === 'OverconstrainedError' ? words.no_camera
         : e === 'camera-unsupported' ? words.unsupported
+        : e === 'gone' ? words.gone
         : words.failed;
       note.classList.add('bad');
     } else {

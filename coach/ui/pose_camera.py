@@ -3,31 +3,35 @@
 The component (`pose_camera.js`, Streamlit components v2, no iframe) opens the camera,
 runs MediaPipe's web Pose Landmarker on every frame it can, draws the leg, the reps, the
 angle and the target band over the live picture, and sends only timestamped landmarks,
-about four batches a second, never video. Each batch reruns just this fragment: its
-callback turns the batch into poses (`coach.landmark_stream`) and hands them to the same
-`LiveSession` the server-side camera path uses, and the fragment sends back what the
-overlay shows plus an acknowledgement, so the browser resends only what the server has
-not handled. Words are made here, from the core's ids, and travel to the browser ready
-to show.
+about four batches a second, never video. The batches go to the app's landmark route
+(`coach.ui.landmark_api`), which hands them to the same `LiveSession` the server-side
+camera path uses and answers with what the overlay shows plus an acknowledgement, so
+the browser resends only what the server has not handled. This fragment reruns only
+when the panel beside the picture has something new to show, and for Stop. Words are
+made here, from the core's ids, and travel to the browser ready to show.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from coach.exercise import Exercise, Mode, Signal
-from coach.landmark_stream import BatchError, batch_interval_ms, parse_batch
-from coach.live_session import Stage
+from coach.exercise import Exercise
+from coach.landmark_stream import UPLOAD_FPS, BatchError, batch_interval_ms, parse_batch
+from coach.ui.landmark_api import (
+    ACTIVE,
+    LIVE,
+    landmark_url,
+    overlay_status,
+    panel_version,
+)
 from coach.ui.live import LiveHolder, LiveSnapshot
 from coach.ui.state import Settings, media_constraints
-from coach.wording import cue_sentence, cue_text, prompt_sentence
 
 log = logging.getLogger(__name__)
 
@@ -78,32 +82,10 @@ WORDS = {
     "press Start again.",
     "unsupported": "This browser cannot run the camera here. Use a current Chrome, Edge, "
     "Firefox or Safari, or switch to server mode on the Settings page.",
+    "gone": "The connection to the server was lost. Reload the page to carry on.",
     "failed": "The pose model could not start in this browser. Switch to server mode on the "
     "Settings page, or try another browser.",
 }
-
-
-class ActiveSessions:
-    """On-device sessions this server process ran in the last few seconds (its load)."""
-
-    def __init__(self, window_s: float = 5.0) -> None:
-        self.window_s = window_s
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def seen(self, session_id: str, now_s: float) -> None:
-        """Note a batch of `session_id`."""
-        with self._lock:
-            self._seen[session_id] = now_s
-
-    def count(self, now_s: float) -> int:
-        with self._lock:
-            for sid in [s for s, t in self._seen.items() if now_s - t > self.window_s]:
-                del self._seen[sid]
-            return len(self._seen)
-
-
-ACTIVE = ActiveSessions()
 
 
 def key_for(holder: LiveHolder) -> str:
@@ -132,13 +114,6 @@ def _take_batch(holder: LiveHolder, payload: Any) -> None:
     ACTIVE.seen(holder.id, now)
 
 
-def on_frames(holder: LiveHolder, key: str) -> None:
-    """A batch arrived (runs before the fragment reruns)."""
-    payload = _trigger(key, "frames")
-    if payload is not None:
-        _take_batch(holder, payload)
-
-
 def on_stop(holder: LiveHolder, key: str) -> None:
     """Stop: the last frames go through, the session ends, the summary is shown."""
     payload = _trigger(key, "stop")
@@ -160,45 +135,6 @@ def on_unsupported(key: str) -> None:
     st.session_state[DEVICE_FAILED_KEY] = True
 
 
-def overlay_status(snap: LiveSnapshot, ex: Exercise) -> dict[str, Any]:
-    """What the browser draws over the picture: the same values the panel shows."""
-    s = snap.status
-    r = snap.result
-    plan = s.plan
-    value_text = None
-    if ex.signal in (Signal.ANKLE, Signal.TOE_LIFT):
-        if s.angle_deg is not None:
-            value_text = f"Ankle {s.angle_deg:+.0f}°"
-    elif s.excursion is not None:
-        value_text = f"Lift {s.excursion:.0f}% of shin"
-    hold_text, hold_done = None, False
-    if s.hold_target_s > 0 and s.hold_s > 0:
-        left = max(0.0, s.hold_target_s - s.hold_s)
-        hold_text, hold_done = ("Hold done" if left == 0 else f"Hold {left:.0f} s"), left == 0
-    counting = s.stage in (Stage.COUNTING, Stage.RESTING, Stage.DONE)
-    message = None
-    if s.stage is not Stage.COUNTING:
-        message = prompt_sentence(s.prompt, s.prompt_params)
-    elif s.not_counting:
-        message = cue_sentence(s.not_counting)
-    return {
-        "stage": s.stage.value,
-        "reps": s.reps,
-        "of": plan.sets * plan.reps_per_set,
-        "count_label": "Holds" if ex.mode is Mode.HOLD else "Reps",
-        "set_text": f"Set {plan.set_no} of {plan.sets}" if plan.sets > 1 and counting else None,
-        "value_text": value_text if counting else None,
-        "hold_text": hold_text,
-        "hold_done": hold_done,
-        "excursion": s.excursion if counting else None,
-        "message": message,
-        "cue": cue_text(s.cue) if s.cue and counting else None,
-        "progress": s.progress if s.stage is not Stage.COUNTING else None,
-        "side": r.side.value if r is not None and r.side is not None else None,
-        "view_ok": bool(r is not None and r.view.ok),
-    }
-
-
 def gauge_of(ex: Exercise) -> dict[str, Any]:
     """The target band's scale, as `coach.annotate` draws it on the server's overlay."""
     c = ex.counter
@@ -217,6 +153,9 @@ def pose_camera(
     key = key_for(holder)
     payload = {
         "session": holder.id,
+        "post_url": landmark_url(str(st.get_option("server.baseUrlPath")), LIVE.add(holder)),
+        "upload_fps": UPLOAD_FPS,
+        "panel": panel_version(snap),
         "assets": assets,
         "camera": media_constraints(settings),
         "delegate": "GPU",
@@ -231,7 +170,6 @@ def pose_camera(
     _COMPONENT(
         data=payload,
         key=key,
-        on_frames_change=functools.partial(on_frames, holder, key),
         on_stop_change=functools.partial(on_stop, holder, key),
         on_unsupported_change=functools.partial(on_unsupported, key),
     )
