@@ -51,7 +51,8 @@ def _pages() -> list[st.Page]:
         patients = _page(
             "coach/ui/pages/patients.py", "Patients", ":material/groups:", "patients", default=True
         )
-        return [patients, review, library, settings, signin]
+        live = _page("coach/ui/pages/monitor.py", "Live now", ":material/monitor_heart:", "live")
+        return [patients, live, review, library, settings, signin]
     exercise = _page(
         "coach/ui/pages/exercise.py",
         "Exercise",

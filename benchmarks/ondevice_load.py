@@ -349,6 +349,9 @@ class Behaviour:
     """A fixed batch interval; None: the server's pace (`data.send_every_ms`), as the JS."""
     upload_fps: float | None = None
     """Frames a second sent; None: the server's `upload_fps`, as the JS."""
+    offline: tuple[float, float] | None = None
+    """(from, to) seconds into the stream: the network is down, nothing reaches the
+    server (frames queue up and go when it is back, as the JS resends them)."""
 
 
 @dataclass
@@ -409,8 +412,11 @@ class PatientPass:
         result: PassResult,
         behaviour: Behaviour = Behaviour(),
         query: str | None = None,
+        cookies: dict[str, str] | None = None,
     ) -> None:
+        """`cookies`: the page's cookies (a signed-in patient's sign-in cookie)."""
         self.url = url
+        self.cookies = cookies
         self.stream = stream
         self.metrics = metrics
         self.result = result
@@ -435,6 +441,8 @@ class PatientPass:
         self.last_panel = -math.inf
         self.panel_task: asyncio.Task[None] | None = None
         self.last_queued_ms = -math.inf
+        self.t0 = math.inf
+        """`time.monotonic()` when the stream started playing."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     def on_component(self, el: BidiElement) -> None:
@@ -566,6 +574,8 @@ class PatientPass:
             return
         if self.in_flight is not None and now - self.in_flight[1] < b.resend_after_s:
             return
+        if b.offline is not None and b.offline[0] <= now - self.t0 < b.offline[1]:
+            return
         self.seq += 1
         s = self.stream
         frames = self.pending[: b.max_batch] if b.max_batch else list(self.pending)
@@ -593,7 +603,9 @@ class PatientPass:
     async def run(self, settle_s: float = SETTLE_S) -> PassResult:
         r = self.result
         t_start = time.monotonic()
-        client = StreamlitClient(self.url, self.query, on_component=self.on_component)
+        client = StreamlitClient(
+            self.url, self.query, on_component=self.on_component, cookies=self.cookies
+        )
         self.client = client
         self.poster = JsonPoster(self.url)
         try:
@@ -605,7 +617,7 @@ class PatientPass:
                 raise RuntimeError(
                     f"no {COMPONENT} element on the page (is on-device pose available?)"
                 )
-            t0 = time.monotonic()
+            t0 = self.t0 = time.monotonic()
             queued = 0
             r.frames_recorded = len(self.stream.frames)
             for i in range(len(self.stream.frames)):

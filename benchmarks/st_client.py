@@ -213,7 +213,10 @@ class StreamlitClient:
         on_component: Callable[[BidiElement], None] | None = None,
         timezone: str = "UTC",
         locale: str = "en-US",
+        cookies: dict[str, str] | None = None,
     ) -> None:
+        """`cookies`: sent with the websocket handshake, as a browser sends the page's
+        cookies (the app's sign-in cookie keeps a person signed in)."""
         parts = urlsplit(base_url)
         scheme = "wss" if parts.scheme == "https" else "ws"
         base_path = parts.path.rstrip("/")
@@ -227,6 +230,7 @@ class StreamlitClient:
         self.open_timeout_s = open_timeout_s
         self.on_component = on_component
         self.timezone, self.locale = timezone, locale
+        self.cookies = dict(cookies or {})
 
         self.page_script_hash = ""
         self.main_script_hash = ""
@@ -236,6 +240,9 @@ class StreamlitClient:
         self.last_finish: int | None = None
         self.elements: dict[str, BidiElement] = {}
         self.errors: list[str] = []
+        self.texts: dict[tuple[int, ...], tuple[str, str, float]] = {}
+        """Text elements by their place on the page: (kind, text, received), with kind
+        "markdown", or "metric" and text "label: value" (what a person reads)."""
         self.stats = ClientStats()
         self.closed = asyncio.Event()
         self.close_reason = ""
@@ -270,6 +277,11 @@ class StreamlitClient:
             compression=None,
             # Browsers never ping (they only answer the server's pings, as this does).
             ping_interval=None,
+            additional_headers=(
+                {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+                if self.cookies
+                else None
+            ),
         )
         self._reader = asyncio.create_task(self._read(), name=f"st-client {self.ws_url}")
 
@@ -515,6 +527,28 @@ class StreamlitClient:
         elif which == "exception" and not el.exception.is_warning:
             e = el.exception
             self.errors.append(f"{e.type}: {e.message}")
+        elif which == "metric":
+            m = el.metric
+            self.texts[tuple(msg.metadata.delta_path)] = (
+                "metric",
+                f"{m.label}: {m.body}",
+                time.monotonic(),
+            )
+        elif which in ("markdown", "alert"):
+            body = el.markdown.body if which == "markdown" else el.alert.body
+            self.texts[tuple(msg.metadata.delta_path)] = ("markdown", body, time.monotonic())
+
+    def metric_values(self, label: str) -> list[str]:
+        """The values of the metrics with this label now on the page, in page order."""
+        prefix = f"{label}: "
+        return [
+            text[len(prefix) :]
+            for _, (kind, text, _) in sorted(self.texts.items())
+            if kind == "metric" and text.startswith(prefix)
+        ]
+
+    def page_text(self) -> str:
+        return "\n".join(text for _, (_, text, _) in sorted(self.texts.items()))
 
     def _finished(self, status: int) -> None:
         self.last_finish = status

@@ -2,11 +2,11 @@
 
 A live session or a recorded-video analysis publishes what happens (started, stage
 changed, rep completed, cue given, a sample of the measured leg, a warning, ended);
-the session log, the spoken audio, the storage recorder and (later) a live monitor
-subscribe. Publishing never waits on a slow subscriber: those sit behind a
-`BackgroundSubscriber`, a worker thread with its own queue where stale samples are
-dropped when it falls behind and errors are kept and re-raised to the owner (as
-streamlit-webrtc's process worker does). Pure Python.
+the session log, the spoken audio, the storage recorder and the live monitor
+(`coach.telehealth.publisher`) subscribe. Publishing never waits on a slow subscriber:
+those sit behind a `BackgroundSubscriber`, a worker thread with its own queue where
+stale samples are dropped when it falls behind and errors are kept and re-raised to the
+owner (as streamlit-webrtc's process worker does). Pure Python.
 """
 
 from __future__ import annotations
@@ -16,8 +16,12 @@ import queue
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from coach.records import DoseRecord, RepRecord, TraceFrame
+
+if TYPE_CHECKING:  # the live session imports this module
+    from coach.live_session import LiveStatus
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,31 @@ class Sampled:
 
 
 @dataclass(frozen=True, slots=True)
+class Progress:
+    """What the patient's screen shows now, about twice a second and at every stage or
+    rep change: the live monitor subscribes."""
+
+    status: LiveStatus
+    points: tuple[tuple[float, float], ...] | None
+    """The measured leg (`coach.records.LEG_POINTS`), as shares of the picture."""
+    side: str | None
+    view_ok: bool
+
+    @property
+    def t_s(self) -> float:
+        return self.status.t_s
+
+
+@dataclass(frozen=True, slots=True)
+class DoseChanged:
+    """The therapist changed the running session's dose (sets, reps, hold or target)."""
+
+    t_s: float
+    dose: DoseRecord
+    target: float
+
+
+@dataclass(frozen=True, slots=True)
 class WarningRaised:
     t_s: float
     text: str
@@ -97,6 +126,8 @@ SessionEvent = (
     | CueGiven
     | Announcement
     | Sampled
+    | Progress
+    | DoseChanged
     | WarningRaised
     | SessionEnded
 )

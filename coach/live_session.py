@@ -35,7 +35,9 @@ from coach.events import (
     Announcement,
     Calibrated,
     CueGiven,
+    DoseChanged,
     EventBus,
+    Progress,
     RepCompleted,
     Sampled,
     SessionEnded,
@@ -47,6 +49,7 @@ from coach.events import (
 from coach.exercise import Exercise, Mode, Signal
 from coach.feedback import Cue
 from coach.landmarks import Pose, leg_points
+from coach.prescription import Prescription, effective_exercise
 from coach.processor import FrameProcessor, FrameResult
 from coach.records import (
     CueRecord,
@@ -63,6 +66,7 @@ from coach.records import (
 )
 from coach.side_select import SideChoice
 from coach.speech import AudioQueue
+from coach.telehealth.steps import StepIn, StepKind
 
 MIN_BRIGHTNESS = 40.0
 """Mean frame brightness (0-255) below which the model starts to lose the foot."""
@@ -79,6 +83,13 @@ ANGLE_MEMORY_S = 120.0
 COUNTDOWN_TICKS = 3
 """The countdown's last this many whole seconds are said out loud (3, 2, 1): a number
 every second of a longer countdown would be noise while the patient walks back."""
+
+PROGRESS_EVERY_S = 0.5
+"""A `Progress` event (the live monitor's state) at least this often while frames come,
+and at once on a stage or rep change."""
+
+MESSAGE_SHOWN_S = 15.0
+"""A therapist's message stays on the patient's screen this long (it is also spoken)."""
 
 TIME_EPS_S = 1e-6
 """Slack for comparing session times, so float noise in frame times (30 x 1/30 s is not
@@ -319,6 +330,8 @@ class LiveStatus:
     not_counting: str | None = None
     """Why the movement seen is not being counted (a `CountingIssue` id); None while counting."""
     prompt_params: Params = field(default_factory=dict)
+    message: tuple[str, str] | None = None
+    """The therapist's latest message (who, what), for `MESSAGE_SHOWN_S` after it came."""
 
 
 @dataclass
@@ -356,6 +369,8 @@ class LiveSession:
     _started: bool = field(default=False, init=False)
     _offset_s: float = field(default=0.0, init=False)
     _last_tick: int = field(default=0, init=False)
+    _last_progress: tuple[float, str, int] = field(default=(-math.inf, "", -1), init=False)
+    _message: tuple[str, str, float] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.countdown_s) or self.countdown_s < 0:
@@ -420,6 +435,56 @@ class LiveSession:
         also during the countdown, for a patient who is already in place."""
         if self.stage in (Stage.COUNTDOWN, Stage.SETUP, Stage.CALIBRATING):
             self._start_counting(None, max(t_s, self._status.t_s))
+
+    def step_in(self, step: StepIn, *, announce: bool = True) -> None:
+        """The therapist stepped in (`coach.telehealth`): a message shown and spoken, or a
+        new dose for the rest of this session (the reps done so far stay). `announce`
+        False: a dose taken again quietly after a reload."""
+        t_s = self._status.t_s
+        if step.kind is StepKind.MESSAGE:
+            if not announce:
+                return
+            self._message = (step.sent_by, step.text, t_s)
+            self.bus.publish(
+                Announcement(t_s, "therapist_message", {"text": step.text, "name": step.sent_by})
+            )
+            self._status = replace(self._status, message=(step.sent_by, step.text))
+            return
+        dose = self.exercise.dose
+        changed = effective_exercise(
+            self.exercise,
+            Prescription(
+                self.exercise.id,
+                sets=step.sets if step.sets is not None else dose.sets,
+                reps=step.reps if step.reps is not None else dose.reps,
+                hold_s=step.hold_s if step.hold_s is not None else dose.hold_s,
+                rest_s=dose.rest_s,
+                target=step.target,
+            ),
+        )
+        self.exercise = self.log.exercise = changed
+        self.plan = SessionPlan.from_exercise(changed)
+        self._proc.change_exercise(changed)
+        self._last_plan = None
+        new = dose_of(changed)
+        self.bus.publish(DoseChanged(t_s, new, changed.counter.target))
+        if announce:
+            self.bus.publish(
+                Announcement(
+                    t_s,
+                    "dose_changed",
+                    {
+                        "sets": new.sets,
+                        "reps": new.reps,
+                        "hold_s": new.hold_s,
+                        "name": step.sent_by,
+                    },
+                )
+            )
+        self._status = replace(self._status, plan=self.plan.state(self._rep_ends(), t_s))
+
+    def _rep_ends(self) -> list[float]:
+        return [r.end_s for r in self.log.reps]
 
     def process_pose(
         self, pose: Pose | None, t_s: float, brightness: float | None = None
@@ -552,10 +617,10 @@ class LiveSession:
             self._warn(t_s, w)
         self._remember_angle(result, t_s)
         self._sample(result, t_s)
-        before = self._last_plan or self.plan.state([r.end_s for r in log.reps], t_s)
+        before = self._last_plan or self.plan.state(self._rep_ends(), t_s)
         if result.new_rep is not None:
             self.bus.publish(RepCompleted(t_s, self._rep_record(result.new_rep)))
-        plan = self.plan.state([r.end_s for r in log.reps], t_s)
+        plan = self.plan.state(self._rep_ends(), t_s)
         self._announce(before, plan, t_s)
         if result.cue is not None:
             self._cue(result.cue, logged=True)
@@ -655,13 +720,16 @@ class LiveSession:
     ) -> None:
         cue = result.active_cue if result is not None else None
         issue = result.counting_issue if result is not None else None
+        message = self._message
+        if message is not None and t_s - message[2] > MESSAGE_SHOWN_S:
+            message = self._message = None
         self._status = LiveStatus(
             stage=self.stage,
             prompt=prompt,
             prompt_params=dict(params or {}),
             progress=progress,
             reps=len(self.log.reps),
-            plan=self._last_plan or self.plan.state([r.end_s for r in self.log.reps], t_s),
+            plan=self._last_plan or self.plan.state(self._rep_ends(), t_s),
             angle_deg=result.ankle_deg if result is not None else None,
             excursion=result.excursion if result is not None else None,
             hold_s=result.hold_s if result is not None and self.counting else 0.0,
@@ -671,6 +739,29 @@ class LiveSession:
             t_s=t_s,
             camera=result.view.camera if result is not None else None,
             not_counting=issue.value if issue is not None and self.counting else None,
+            message=message[:2] if message is not None else None,
+        )
+        self._progress(result)
+
+    def _progress(self, result: FrameResult | None) -> None:
+        """Publish `Progress` on a stage or rep change, else every `PROGRESS_EVERY_S`."""
+        s = self._status
+        last_t, last_stage, last_reps = self._last_progress
+        if (
+            s.stage.value == last_stage
+            and s.reps == last_reps
+            and s.t_s - last_t < PROGRESS_EVERY_S
+        ):
+            return
+        self._last_progress = (s.t_s, s.stage.value, s.reps)
+        side = result.side if result is not None else None
+        self.bus.publish(
+            Progress(
+                s,
+                leg_points(result.pose, side) if result is not None else None,
+                side.value if side is not None else None,
+                bool(result is not None and result.view.ok),
+            )
         )
 
 

@@ -125,6 +125,15 @@ class FrameProcessor:
 
     # -- public API ---------------------------------------------------------------------------
 
+    def change_exercise(self, exercise: Exercise) -> None:
+        """The same exercise with a new dose or target (a therapist stepped in): reps so
+        far stay; the counters judge the next ones against the new target and hold."""
+        if exercise.id != self.exercise.id:
+            raise ValueError(f"cannot change {self.exercise.id} into {exercise.id} mid-stream")
+        self.exercise = exercise
+        for counter in self._counters.values():
+            counter.config = exercise.counter
+
     @property
     def reps(self) -> list[Rep]:
         """The reps that count (in hold exercises: holds that lasted long enough)."""

@@ -115,6 +115,11 @@ PROMPTS: dict[str, str] = {
 }
 
 
+def message_sentence(message: tuple[str, str]) -> str:
+    """A therapist's message on the patient's screen: (who, what)."""
+    return prompt_sentence("therapist_message", {"name": message[0], "text": message[1]})
+
+
 def prompt_sentence(prompt_id: str, params: Params | None = None) -> str:
     """The live session's prompts and announcements (set-up, calibration, sets, rests)."""
     p = params or {}
@@ -135,6 +140,17 @@ def prompt_sentence(prompt_id: str, params: Params | None = None) -> str:
         return f"Set {p.get('set_no')} done. Rest for {float(p.get('rest_s', 0)):.0f} seconds."
     if prompt_id == "start_set":
         return f"Start set {p.get('set_no')}."
+    if prompt_id == "therapist_message":
+        name = str(p.get("name") or "Your therapist")
+        return f"{name} says: {p.get('text', '')}"
+    if prompt_id == "dose_changed":
+        name = str(p.get("name") or "Your therapist")
+        hold = float(p.get("hold_s", 0))
+        held = f", holding {hold:.0f} s" if hold > 0 else ""
+        return (
+            f"{name} changed your plan: {int(float(p.get('sets', 0)))} sets of "
+            f"{int(float(p.get('reps', 0)))}{held}."
+        )
     if prompt_id == "resting":
         return (
             f"Rest. Set {p.get('next_set')} of {p.get('sets')} starts in "

@@ -53,6 +53,7 @@ from coach.storage import (
 )
 from coach.storage import schema as tables
 from coach.storage.database import script_head
+from coach.telehealth.steps import StepIn, StepKind
 from tests.conftest import mount_tmpfs
 from tests.pg_server import free_port
 
@@ -596,6 +597,13 @@ def _fill(store: Store, tid: str, name: str, login: str) -> tuple[str, SessionRe
     store.set_prescription(pid, Prescription("toe_lift", 3, 10), tid, T0 + timedelta(1))
     store.add_gait(GaitRecord(uuid.uuid4().hex, pid, T0, 10.0, 12, 80.0, ("foot_slap",)))
     store.add_note(pid, tid, f"About {name}", T0)
+    store.add_step_in(StepIn(record.id, StepKind.MESSAGE, text=f"Hello {name}"), pid, tid, T0)
+    with store.engine.begin() as conn:  # written by the PostgreSQL live bus
+        conn.execute(
+            tables.live_states.insert().values(
+                session_id=record.id, patient_id=pid, sent_at=T0, state="{}"
+            )
+        )
     store.record_login_failure(patient_account_key(login), T0)
     store.audit("therapist", tid, "view", "patient", pid)
     return pid, record
@@ -645,6 +653,8 @@ def test_erase_patient_leaves_nothing_but_the_audit_log(store: Store) -> None:
         "prescriptions": 2,
         "gait_results": 1,
         "notes": 1,
+        "live_states": 1,
+        "step_ins": 1,
         "login_failures": 1,
         "sign_ins": 1,
         "patients": 1,

@@ -368,6 +368,15 @@ class ClinicService:
             ]
             if actor.role is not Role.PATIENT
             else [],
+            "step_ins": [
+                {
+                    "sent_at": r.sent_at.isoformat(timespec="seconds"),
+                    "session_id": r.step.session_id,
+                    "what": r.step.summary,
+                    "sent_by": r.step.sent_by,
+                }
+                for r in self.store.step_ins_of(patient_id=patient.id)
+            ],
         }
         self.store.audit(actor.role.value, actor.id, "export", "patient", patient.id)
         return doc

@@ -8,6 +8,7 @@ place, and tests pass their own `AppConfig` (or a ready `Store`) instead of patc
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +20,12 @@ from coach.storage.database import default_data_dir
 ENV_DATABASE_URL = "COACH_DATABASE_URL"
 ENV_DATA_DIR = "COACH_DATA_DIR"
 ENV_IDLE_MINUTES = "COACH_IDLE_MINUTES"
+ENV_SERVER_NAME = "COACH_SERVER_NAME"
+
+
+def default_server_name() -> str:
+    """This app server's name on the live monitor: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class ConfigError(ValueError):
@@ -33,6 +40,8 @@ class AppConfig:
     policy: LoginPolicy = field(default_factory=LoginPolicy)
     stale_session_after: timedelta = timedelta(minutes=30)
     """A live session with nothing new for this long is marked interrupted."""
+    server_name: str = field(default_factory=default_server_name)
+    """Names this app server on the live monitor (several can share one database)."""
 
     def __post_init__(self) -> None:
         url = self.database_url
@@ -62,6 +71,7 @@ class AppConfig:
                 raise ConfigError(f"{ENV_IDLE_MINUTES} must be between 1 and 1440")
             policy = LoginPolicy(idle_logoff=timedelta(minutes=minutes))
         url = env.get(ENV_DATABASE_URL, "").strip() or None
+        server = env.get(ENV_SERVER_NAME, "").strip()[:100] or default_server_name()
         if data_dir is None:
-            return AppConfig(database_url=url, policy=policy)
-        return AppConfig(data_dir=data_dir, database_url=url, policy=policy)
+            return AppConfig(database_url=url, policy=policy, server_name=server)
+        return AppConfig(data_dir=data_dir, database_url=url, policy=policy, server_name=server)

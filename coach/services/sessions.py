@@ -22,6 +22,7 @@ from coach.events import (
     BackgroundSubscriber,
     Calibrated,
     CueGiven,
+    DoseChanged,
     RepCompleted,
     Sampled,
     SessionEnded,
@@ -89,6 +90,8 @@ class SessionRecorder:
                 self._flush_trace()
         elif isinstance(event, Calibrated):
             self.store.update_session(self.record.id, neutral_deg=event.neutral_deg)
+        elif isinstance(event, DoseChanged):
+            self.store.update_session(self.record.id, dose=event.dose)
         elif isinstance(event, WarningRaised):
             self._warnings.append(event.text)
             self.store.update_session(self.record.id, warnings=tuple(self._warnings))

@@ -34,7 +34,7 @@ DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "footdrop-coach"
 """Where the SQLite database lives unless COACH_DATA_DIR or a PostgreSQL server is set."""
 DB_FILE_NAME = "coach.db"
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 """The schema revision this code reads and writes (a test checks it is the scripts' head)."""
 UPGRADE_ADVICE = "run `python -m coach db upgrade`"
 BUSY_TIMEOUT_MS = 5000

@@ -259,5 +259,34 @@ notes = sa.Table(
     sa.Index(None, "patient_id", "written_at"),
 )
 
-PATIENT_TABLES = ("sessions", "prescriptions", "gait_results", "notes")
+# Added by migration 0004 (telehealth: the live monitor and the therapist's step-ins).
+
+live_states = sa.Table(
+    "live_states",
+    metadata,
+    sa.Column("session_id", ID, primary_key=True),
+    _patient_fk(),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Index(None, "sent_at"),
+)
+"""The newest `coach.telehealth.state.LiveState` of each live session, for monitors on
+any app server (only `coach.telehealth.postgres` writes it)."""
+
+step_ins = sa.Table(
+    "step_ins",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("session_id", ID, nullable=False),
+    _patient_fk(),
+    sa.Column("therapist_id", ID, sa.ForeignKey("therapists.id"), nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("step", sa.Text, nullable=False),
+    sa.Index(None, "session_id", "sent_at"),
+)
+"""What a therapist sent into a live session (`coach.telehealth.steps.StepIn` as JSON),
+with who and when."""
+
+PATIENT_TABLES = ("sessions", "prescriptions", "gait_results", "notes", "live_states", "step_ins")
 """Tables with a `patient_id` column (reps, cues and traces hang off sessions)."""

@@ -39,6 +39,7 @@ from coach.records import (
 )
 from coach.storage import schema as t
 from coach.storage.database import NotFound, translate_errors, writer
+from coach.telehealth.steps import StepIn
 
 ACTOR_KINDS: Final = ("therapist", "patient", "admin", "system")
 AUDIT_ACTIONS: Final = ("view", "change", "export", "delete", "login", "login_failed")
@@ -81,6 +82,16 @@ class NoteRow:
     therapist_id: str
     written_at: datetime
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepInRow:
+    """A step-in as stored: what was sent, by which therapist, when."""
+
+    step: StepIn
+    patient_id: str
+    therapist_id: str
+    sent_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -652,9 +663,17 @@ class Store:
         neutral_deg: float | None = None,
         warnings: Sequence[str] | None = None,
         video_kept: bool | None = None,
+        dose: DoseRecord | None = None,
     ) -> None:
         """Change what is given (None: unchanged); the session counts as alive again."""
         values: dict[str, Any] = {"updated_at": utc_now()}
+        if dose is not None:
+            values.update(
+                dose_sets=dose.sets,
+                dose_reps=dose.reps,
+                dose_hold_s=float(dose.hold_s),
+                dose_rest_s=float(dose.rest_s),
+            )
         if status is not None:
             values["status"] = SessionStatus(status).value
         if duration_s is not None:
@@ -810,6 +829,43 @@ class Store:
             query = query.where(c.written_at >= since)
         with self._read() as conn:
             return [_note(r) for r in conn.execute(query.order_by(c.written_at, c.id)).mappings()]
+
+    # --- step-ins (telehealth) ----------------------------------------------------------
+
+    def add_step_in(
+        self, step: StepIn, patient_id: str, therapist_id: str, at: datetime
+    ) -> StepInRow:
+        """Keep what a therapist sent into a live session (given a new id)."""
+        step = replace(step, id=new_id())
+        values = {
+            "id": step.id,
+            "session_id": step.session_id,
+            "patient_id": patient_id,
+            "therapist_id": therapist_id,
+            "sent_at": at,
+            "kind": step.kind.value,
+            "step": step.to_json(),
+        }
+        with self._write() as conn:
+            conn.execute(t.step_ins.insert().values(values))
+        return StepInRow(step, patient_id, therapist_id, at)
+
+    def step_ins_of(
+        self, *, session_id: str | None = None, patient_id: str | None = None
+    ) -> list[StepInRow]:
+        """A session's (or a patient's) step-ins, oldest first."""
+        c = t.step_ins.c
+        query = sa.select(t.step_ins)
+        if session_id is not None:
+            query = query.where(c.session_id == session_id)
+        if patient_id is not None:
+            query = query.where(c.patient_id == patient_id)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(c.sent_at, c.id)).mappings().all()
+        return [
+            StepInRow(StepIn.from_json(r["step"]), r["patient_id"], r["therapist_id"], r["sent_at"])
+            for r in rows
+        ]
 
     # --- login failures -----------------------------------------------------------------
 

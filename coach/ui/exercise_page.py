@@ -28,12 +28,12 @@ from coach.services.clinic import PlanItem
 from coach.ui.audio import audio_player
 from coach.ui.auth import get_services, keep_signed_in, user_or_guest
 from coach.ui.common import SELECTED_KEY, camera_streamer, dose_text, exercise_picker, md_escape
-from coach.ui.live import CoachVideoProcessor, LiveConfig, LiveHolder, LiveSnapshot
+from coach.ui.live import CoachVideoProcessor, LiveConfig, LiveHolder, LiveSnapshot, weak_step_in
 from coach.ui.pose_camera import DEVICE_FAILED_KEY, pose_camera
 from coach.ui.state import Settings, estimator_factory, get_settings
 from coach.ui.summary import render_summary
 from coach.web_assets import WebAssetsMissing, web_pose_assets
-from coach.wording import cue_sentence, cue_text, prompt_sentence
+from coach.wording import cue_sentence, cue_text, message_sentence, prompt_sentence
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ def _holder(ex: Exercise, settings: Settings, user: Principal | None, mode: str)
             return holder
         if holder.rep_count > 0 and not holder.snapshot().ended:
             return holder  # never throw away reps: new choices apply to the next session
+        if holder.link is not None:
+            holder.link.close()
     factory = estimator_factory(settings.model)
     if user is not None and user.role is Role.PATIENT and user.id:
         sessions = get_services().sessions
@@ -77,6 +79,9 @@ def _holder(ex: Exercise, settings: Settings, user: Principal | None, mode: str)
             resume=resume,
         )
         holder = LiveHolder(session.exercise, config, factory, session, recorder)
+        holder.link = get_services().monitor.connect(
+            session, user.id, weak_step_in(holder), resumed=resume is not None
+        )
         if resume is not None:
             st.session_state[RESUMED_KEY] = len(resume.reps)
     else:
@@ -112,6 +117,8 @@ def new_session() -> None:
         _end_session(holder)
         if holder.recorder is not None:
             holder.recorder.close(5.0)
+        if holder.link is not None:
+            holder.link.close()
 
 
 def _end_session(holder: LiveHolder) -> None:
@@ -241,6 +248,8 @@ def live_panel(
         st.metric("Reps", str(snap.status.reps))
         audio_player(holder.id, snap.events, muted=True)
         return
+    if snap.status.message is not None:
+        st.warning(f"**{md_escape(message_sentence(snap.status.message))}**", icon="💬")
     _stage_box(snap)
     if snap.status.stage not in (Stage.COUNTDOWN, Stage.SETUP, Stage.CALIBRATING):
         _metrics(snap, ex)  # nothing to count yet: keep the set-up instruction alone

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from coach.exercise import Exercise, Mode, Signal
 from coach.landmark_stream import UPLOAD_FPS, BatchError, batch_interval_ms, parse_batch
 from coach.live_session import Stage
-from coach.wording import cue_sentence, cue_text, prompt_sentence
+from coach.wording import cue_sentence, cue_text, message_sentence, prompt_sentence
 
 if TYPE_CHECKING:  # the page side; this module is imported before Streamlit's runtime
     from coach.ui.live import LiveHolder, LiveSnapshot
@@ -105,6 +105,7 @@ def overlay_status(snap: LiveSnapshot, ex: Exercise) -> dict[str, Any]:
         "cue": cue_text(s.cue) if s.cue and counting else None,
         "progress": s.progress if s.stage is not Stage.COUNTING else None,
         "side": r.side.value if r is not None and r.side is not None else None,
+        "note": message_sentence(s.message) if s.message is not None else None,
         "view_ok": bool(r is not None and r.view.ok),
     }
 
@@ -145,8 +146,8 @@ def panel_version(snap: LiveSnapshot) -> str:
     s = snap.status
     last_sound = snap.events[-1].id if snap.events else 0
     parts = (
-        s.stage.value, s.reps, s.plan.set_no, s.cue, s.not_counting, s.prompt,
-        int(s.hold_s), snap.ended, last_sound, snap.error,
+        s.stage.value, s.reps, s.plan.set_no, s.plan.sets, s.plan.reps_per_set, s.cue,
+        s.not_counting, s.prompt, int(s.hold_s), snap.ended, last_sound, snap.error, s.message,
     )  # fmt: skip
     return "|".join("" if p is None else str(p) for p in parts)
 

@@ -21,6 +21,7 @@ import secrets
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -42,11 +43,13 @@ from coach.pose_models import ModelUnavailableError
 from coach.processor import FrameResult
 from coach.side_select import SideChoice
 from coach.speech import AudioEvent
+from coach.telehealth.steps import StepIn
 from coach.ui.common import MODEL_MISSING
-from coach.wording import prompt_sentence
+from coach.wording import message_sentence, prompt_sentence
 
 if TYPE_CHECKING:
     from coach.pose import PoseEstimator
+    from coach.services.monitor import LiveLink
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +166,9 @@ class LiveHolder(StreamHolder):
             exercise, side=config.side, calibrate=config.calibrate, countdown_s=config.countdown_s
         )
         self.recorder = recorder
+        self.link: LiveLink | None = None
+        """A signed-in patient's link to the therapist's live monitor (closed with the
+        session)."""
         self._frame_ms = 0.0
         self._model_ms = 0.0
         self._gate = FrameGate()
@@ -199,6 +205,11 @@ class LiveHolder(StreamHolder):
             ack = self._gate.ack()
             self._ack = None if ack is None else {**ack, "seq": batch.seq}
             return len(fresh)
+
+    def step_in(self, step: StepIn, announce: bool = True) -> None:
+        """A therapist's message or new dose (from the live bus's thread)."""
+        with self._lock:
+            self._session.step_in(step, announce=announce)
 
     def storage_error(self) -> BaseException | None:
         """The recorder's first failure (the page says the session is not being saved)."""
@@ -241,6 +252,19 @@ class LiveHolder(StreamHolder):
     def rep_count(self) -> int:
         with self._lock:
             return len(self._session.log.reps)
+
+
+def weak_step_in(holder: LiveHolder) -> Callable[[StepIn, bool], None]:
+    """`holder.step_in` for the live bus, without the bus keeping the holder (and its
+    session) alive after the page has gone."""
+    ref = weakref.WeakMethod(holder.step_in)
+
+    def apply(step: StepIn, announce: bool) -> None:
+        method = ref()
+        if method is not None:
+            method(step, announce)
+
+    return apply
 
 
 H = TypeVar("H", bound=StreamHolder)
@@ -422,3 +446,5 @@ def draw_overlay(img: np.ndarray, result: FrameResult, status: LiveStatus, ex: E
         )
     elif stage is Stage.DONE:
         draw_banner(img, ["All sets done - well done!"], GREEN)
+    if status.message is not None:
+        draw_banner(img, [message_sentence(status.message)], AMBER)

@@ -427,15 +427,15 @@ export default function (component) {
         g.fillRect(x0 - 6 * k, yy - 3 * k, x1 - x0 + 12 * k, 6 * k);
       }
     }
-    // The coach's one instruction, across the bottom.
-    const msg = st.cue || st.message;
+    // The therapist's message (for a while), else the coach's one instruction, across the bottom.
+    const msg = st.note || st.cue || st.message;
     if (msg) {
       const fs = (big ? 36 : 20) * k;
       g.font = `bold ${fs}px sans-serif`;
       const lines = wrap(g, msg, W - 24 * k).slice(0, 3);
       const band = lines.length * fs * 1.25 + fs * 0.6;
       g.fillStyle = 'rgba(0, 0, 0, 0.62)'; g.fillRect(0, H - band, W, band);
-      g.fillStyle = st.cue ? '#ffbe00' : '#ffffff';
+      g.fillStyle = st.note ? '#8fd3ff' : st.cue ? '#ffbe00' : '#ffffff';
       lines.forEach((line, i) => g.fillText(line, 12 * k, H - band + fs * (1.1 + 1.25 * i)));
       if (typeof st.progress === 'number' && st.progress > 0 && st.progress < 1) {
         g.fillStyle = '#50c850'; g.fillRect(12 * k, H - 8 * k, (W - 24 * k) * st.progress, 5 * k);
