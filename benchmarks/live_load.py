@@ -495,6 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--keep-logs", type=Path, default=None, help="keep the servers' logs here")
     ap.add_argument("--screenshot", type=Path, default=None, help="a PNG of the monitor page")
     ap.add_argument("--bus", type=int, default=0, help="first time the bus alone: N states")
+    ap.add_argument("--dump", type=Path, default=None, help="what each screen showed when, as JSON")
     args = ap.parse_args(argv)
     if not 1 <= args.servers <= 8 or not 1 <= args.clients <= 500:
         ap.error("--servers takes 1 to 8 and --clients 1 to 500")
@@ -543,10 +544,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         clinic.services.monitor.close()
         clinic.services.store.close()
     report(result, print)
-    if os.environ.get("LIVE_LOAD_DUMP"):
+    if args.dump is not None:
         import json
 
-        Path(os.environ["LIVE_LOAD_DUMP"]).write_text(
+        args.dump.write_text(
             json.dumps(
                 {
                     "seen": result.watch.seen,
