@@ -15,8 +15,9 @@ Everything runs on 127.0.0.1 and stops by itself:
   known, in real time), signed in, patient i on server i mod K, one pass after another
   while a pass fits in --seconds;
 - the therapist's Live now page on the last server (`benchmarks/st_client.py`, signed
-  in, its board rerunning every second as the browser asks), read as a person reads it:
-  each patient's card and its "Reps" figure.
+  in, its board rerunning every second as the browser asks), read as a person reads it
+  (each patient's card and its "Reps" figure), from a process of its own, as the
+  therapist's browser on another machine would (`WatchProcess`).
 
 Measured: every pass's count (the server's answer after Stop against the clip's truth);
 the monitor delay, from the moment a patient's own server answers with a new count to
@@ -37,6 +38,7 @@ import asyncio
 import contextlib
 import itertools
 import math
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -169,6 +171,55 @@ class MonitorWatch:
             self.texts.append(client.page_text())
         finally:
             await client.close()
+
+
+def _watch_in_child(url: str, token: str, stop: Any, results: Any) -> None:
+    """The therapist's screen in its own process (see `WatchProcess`)."""
+
+    async def main() -> MonitorWatch:
+        watch = MonitorWatch(url, token)
+        done = asyncio.Event()
+        task = asyncio.create_task(watch.run(done))
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        done.set()
+        await task
+        return watch
+
+    w = asyncio.run(main())
+    results.send((w.seen, sorted(w.gaps), w.errors, w.redraws, w.texts))
+
+
+class WatchProcess:
+    """The therapist's browser is another machine: its reading of the page must not
+    wait on the simulated patients' work (at a burst of Stops they parse 25 summaries
+    at once), so the Live now page is read from a process of its own. Times are
+    `time.monotonic()`, one clock for every process on the machine."""
+
+    def __init__(self, url: str, token: str) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Event()
+        self._results, child_end = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(
+            target=_watch_in_child, args=(url, token, self._stop, child_end), daemon=True
+        )
+        self._proc.start()
+        self.url, self.token = url, token
+
+    def result(self, timeout_s: float = 60.0) -> MonitorWatch:
+        """Stop watching; what the screen showed."""
+        self._stop.set()
+        watch = MonitorWatch(self.url, self.token)
+        if self._results.poll(timeout_s):
+            seen, gaps, errors, redraws, texts = self._results.recv()
+            watch.seen, watch.gaps, watch.errors = seen, set(gaps), errors
+            watch.redraws, watch.texts = redraws, texts
+        else:
+            watch.errors.append("the monitor's process gave no result")
+        self._proc.join(10.0)
+        if self._proc.is_alive():
+            self._proc.kill()
+        return watch
 
 
 # -- the patients ---------------------------------------------------------------------------
@@ -329,9 +380,7 @@ async def run_live_load(
                 await c.start(START_TIMEOUT_S)
     for m in mons:
         m.mark("start")
-    watch = MonitorWatch(urls[-1], clinic.therapist_token)
-    stop_watch = asyncio.Event()
-    watcher = asyncio.create_task(watch.run(stop_watch))
+    watcher = WatchProcess(urls[-1], clinic.therapist_token)
     t_start = time.monotonic()
     end_at = t_start + seconds
     metrics = Metrics()
@@ -384,8 +433,7 @@ async def run_live_load(
     if late:
         log(f"{len(late)} patients were still running after {hard:.0f} s and were stopped")
     await asyncio.sleep(2.5)  # the monitor's last refresh
-    stop_watch.set()
-    await watcher
+    watch = await asyncio.to_thread(watcher.result)
     for m in mons:
         m.mark("end")
     stop_sampling.set()
