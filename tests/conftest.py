@@ -8,7 +8,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,16 @@ os.environ.setdefault("COACH_MODELS_DIR", str(REPO.parent / "shared" / "models")
 # The app's records during tests: a throwaway folder, never the user's own data folder.
 os.environ["COACH_DATA_DIR"] = tempfile.mkdtemp(prefix="coach-test-data-")
 os.environ.pop("COACH_DATABASE_URL", None)
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float = 10.0) -> float:
+    """Poll `condition()` until it is truthy (a background thread's work); the seconds it
+    took. Fails the test on timeout."""
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < timeout_s, "timed out"
+        time.sleep(0.01)
+    return time.monotonic() - start
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

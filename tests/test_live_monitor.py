@@ -29,19 +29,11 @@ from coach.storage.store import Store
 from coach.telehealth.postgres import PostgresLiveBus
 from coach.telehealth.state import GONE_AFTER_S, Connection
 from coach.telehealth.steps import StepIn, StepKind
+from tests.conftest import wait_until
 from tests.test_live_session import ROM, run, stream
 from tests.test_telehealth import state
 
 PASSWORD = "a long enough password"
-
-
-def _wait(condition: Any, timeout_s: float = 10.0) -> float:
-    """Wait for `condition()`; the seconds it took."""
-    start = time.monotonic()
-    while not condition():
-        assert time.monotonic() - start < timeout_s, "timed out"
-        time.sleep(0.01)
-    return time.monotonic() - start
 
 
 @pytest.fixture
@@ -88,7 +80,7 @@ def test_therapist_watches_own_patients_and_steps_in(services: Services) -> None
     maria_session, applied, link = _live_patient_session(services, maria)
     _, _, tom_link = _live_patient_session(services, tom)
     try:
-        _wait(lambda: any(r.state.reps >= 1 for r in services.monitor.live(ann)))
+        wait_until(lambda: any(r.state.reps >= 1 for r in services.monitor.live(ann)))
         rows = services.monitor.live(ann)
         assert [r.patient.name for r in rows] == ["Maria Lopez"]
         row = rows[0]
@@ -109,7 +101,7 @@ def test_therapist_watches_own_patients_and_steps_in(services: Services) -> None
 
         services.monitor.step_in(ann, maria_session.session_id, message="Toes higher")
         services.monitor.step_in(ann, maria_session.session_id, sets=2, reps=3)
-        _wait(lambda: len(applied) == 2)
+        wait_until(lambda: len(applied) == 2)
         assert maria_session.status.message == ("Ann Smith", "Toes higher")
         assert maria_session.status.plan.reps_per_set == 3
         stored = services.store.step_ins_of(session_id=maria_session.session_id)
@@ -123,7 +115,7 @@ def test_therapist_watches_own_patients_and_steps_in(services: Services) -> None
         assert [s["what"] for s in exported] == ["message: Toes higher", "dose: sets 2, reps 3"]  # type: ignore[index]
         # The new dose is the stored session's dose too (the recorder wrote it).
         link.publisher.close()
-        _wait(lambda: services.store.session(maria_session.session_id).dose.reps == 3)  # type: ignore[union-attr]
+        wait_until(lambda: services.store.session(maria_session.session_id).dose.reps == 3)  # type: ignore[union-attr]
         # A reload rejoins: the dose is taken again quietly, the message is not repeated.
         again: list[tuple[StepIn, bool]] = []
         session2 = LiveSession(ROM)
@@ -146,7 +138,7 @@ def test_an_ended_session_shows_as_finished(services: Services) -> None:
     session, _, link = _live_patient_session(services, maria)
     try:
         session.end()
-        _wait(lambda: [r.connection for r in services.monitor.live(ann)] == [Connection.ENDED])
+        wait_until(lambda: [r.connection for r in services.monitor.live(ann)] == [Connection.ENDED])
     finally:
         link.close()
 
@@ -180,18 +172,18 @@ def test_states_and_step_ins_cross_servers(pg_store: Store) -> None:
         assert a.connected and b.connected
         sent = state(patient_id=pid, sent_at=time.time(), reps=3)
         a.publish(sent)
-        took = _wait(lambda: b.states([pid]) == [sent])
+        took = wait_until(lambda: b.states([pid]) == [sent])
         assert took < 1.0
         # Too large for a NOTIFY payload: announced by id, read from the table.
         big = replace(sent, reps=4, prompt_params={f"k{i}": "x" * 400 for i in range(20)})
         assert len(big.to_json()) > 7900
         a.publish(big)
-        _wait(lambda: b.states([pid]) and b.states([pid])[0].reps == 4)
+        wait_until(lambda: b.states([pid]) and b.states([pid])[0].reps == 4)
         # A step-in sent from b reaches the handler registered on a.
         got: list[StepIn] = []
         a.listen(sent.session_id, got.append)
         b.send(StepIn(sent.session_id, StepKind.MESSAGE, text="Well done"))
-        _wait(lambda: got)
+        wait_until(lambda: got)
         assert got[0].text == "Well done"
         # A server that starts later reads the newest states from the table.
         c = PostgresLiveBus(pg_store.engine)
@@ -217,10 +209,10 @@ def test_a_listener_whose_connection_is_killed_comes_back(pg_store: Store) -> No
                 )
             ).scalar()
         assert killed and killed >= 2
-        _wait(lambda: a.connects >= 2 and b.connects >= 2)
+        wait_until(lambda: a.connects >= 2 and b.connects >= 2)
         sent = state(patient_id=pid, sent_at=time.time())
         a.publish(sent)
-        _wait(lambda: b.states([pid]) == [sent])
+        wait_until(lambda: b.states([pid]) == [sent])
     finally:
         a.close()
         b.close()
@@ -250,7 +242,7 @@ def test_states_of_unknown_json_are_ignored(pg_store: Store) -> None:
             conn.execute(sa.text("SELECT pg_notify('coach_step_ins', 'not json')"))
         good = state(patient_id=pid, sent_at=time.time())
         a.publish(good)
-        _wait(lambda: a.states([pid]) == [good])
+        wait_until(lambda: a.states([pid]) == [good])
         assert a.connects == 1  # the bad payloads did not break the listener
     finally:
         a.close()

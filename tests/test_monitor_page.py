@@ -8,9 +8,6 @@ and the session takes both. Another therapist's patient never shows.
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -20,7 +17,7 @@ from coach.services import Services
 from coach.telehealth.steps import StepIn
 from coach.ui.auth import get_services
 from coach.ui.monitor_page import leg_svg
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_until
 from tests.test_clinic_pages import _app, _by_label, _ok, _sign_in_therapist, _texts, clinic
 from tests.test_live_session import run, stream
 
@@ -43,13 +40,6 @@ def _exercising(services: Services, patient_id: str) -> tuple[LiveSession, list[
     return session, got
 
 
-def _wait(condition: Any, timeout_s: float = 10.0) -> None:
-    end = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.02)
-
-
 def test_therapist_sees_a_live_session_and_steps_in(clinic: Services) -> None:
     at = _sign_in_therapist(_app())
     app_services = get_services()  # the services the app's pages use (cached per server)
@@ -59,7 +49,7 @@ def test_therapist_sees_a_live_session_and_steps_in(clinic: Services) -> None:
     toms = clinic.clinic.add_patient(bob, "Tom Berg", None).patient
     session, got = _exercising(app_services, maria.id)
     _exercising(app_services, toms.id)
-    _wait(lambda: app_services.monitor.live(ann))
+    wait_until(lambda: app_services.monitor.live(ann))
 
     at.switch_page(MONITOR).run()
     _ok(at)
@@ -79,13 +69,13 @@ def test_therapist_sees_a_live_session_and_steps_in(clinic: Services) -> None:
     _by_label(at.button, "Send message").click().run()
     _ok(at)
     assert "Message sent." in _texts(at)
-    _wait(lambda: got)
+    wait_until(lambda: got)
     assert session.status.message == ("Ann Smith", "Lift your toes a little higher")
 
     _by_label(at.number_input, "Reps per set").set_value(4)
     _by_label(at.button, "Change the dose").click().run()
     _ok(at)
-    _wait(lambda: len(got) == 2)
+    wait_until(lambda: len(got) == 2)
     assert session.status.plan.reps_per_set == 4
 
     # A message the service refuses is a plain sentence, and nothing is sent.

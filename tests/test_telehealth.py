@@ -28,6 +28,7 @@ from coach.telehealth.state import (
     on_monitor,
 )
 from coach.telehealth.steps import MAX_MESSAGE, StepIn, StepKind
+from tests.conftest import ankle_trace, wait_until
 from tests.test_live_session import ROM, record_events, run, stream, with_dose
 
 WHO = SessionIdentity("s1", "p1", "range_of_motion", "Ankle pumps", "pct_shank", "server-a")
@@ -226,17 +227,11 @@ def test_a_new_dose_mid_session_keeps_the_reps_done_and_changes_the_plan() -> No
     said = [e.text for e in session.audio.events if e.kind == "say"]
     assert "Ann changed your plan: 2 sets of 4." in said
     # The fourth rep completes set 1 of the new plan: a rest follows, as prescribed.
-    run(session, stream(3.5, start_s=12.5, angle=lambda t: ankle_at(t + 12.5)))
+    run(session, stream(3.5, start_s=12.5, angle=lambda t: ankle_trace(t + 12.5)))
     plan = session.status.plan
     assert session.status.reps == 4 and session.stage is Stage.RESTING
     assert (plan.set_no, plan.reps_in_set, plan.resting) == (1, 4, True)
     assert session.log.record().dose.reps == 4
-
-
-def ankle_at(t: float) -> float:
-    from tests.conftest import ankle_trace
-
-    return ankle_trace(t)
 
 
 def test_a_dose_taken_again_after_a_reload_is_quiet_and_a_bad_dose_changes_nothing() -> None:
@@ -274,13 +269,6 @@ class SlowBus(MemoryLiveBus):
         super().publish(state)
 
 
-def _wait(condition: Any, timeout_s: float = 5.0) -> None:
-    end = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.01)
-
-
 def test_publisher_sends_the_newest_state_and_skips_stale_ones_on_a_slow_bus() -> None:
     bus = SlowBus()
     bus.gate.clear()  # the bus is stuck while the session goes on
@@ -301,9 +289,9 @@ def test_publisher_retries_a_failing_bus_and_marks_the_end() -> None:
     session = LiveSession(ROM)
     session.bus.subscribe(pub)
     run(session, stream(4.0))
-    _wait(lambda: bus.seen)
+    wait_until(lambda: bus.seen)
     session.end()
-    _wait(lambda: bus.seen[-1].ended)
+    wait_until(lambda: bus.seen[-1].ended)
     pub.close()
     assert pub.failures == 2
     assert bus.seen[-1].reps == session.status.reps
